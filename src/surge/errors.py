@@ -1,0 +1,187 @@
+"""Every exception surge raises, in one place.
+
+The engine maps each request failure to one outcome ``error`` class through the
+``kind`` attribute, so a new failure mode means a new subclass here, not a new
+``except`` in the engine::
+
+    SurgeError
+    ├── ConfigError                  bad user input: flag, URL, file (one-line message, exit 2)
+    │   ├── InvalidURL
+    │   └── LoopUnavailable          a named event loop is not installed
+    ├── RequestError                 one request failed; ``kind`` is its outcome class
+    │   ├── TimeoutError_
+    │   │   ├── ConnectTimeout       kind "timeout_connect"
+    │   │   ├── ReadTimeout          kind "timeout_read"   (no byte for ``read`` seconds)
+    │   │   └── TotalTimeout         kind "timeout_total"
+    │   ├── DNSError                 kind "dns"
+    │   ├── ConnectError             kind "connect"        (refused, unreachable, reset before a response)
+    │   ├── TLSError                 kind "tls"
+    │   ├── ProtocolError            kind "protocol"       (malformed or truncated response)
+    │   ├── BodyTooLarge             kind "body_too_large" (raw or decoded body over the cap)
+    │   ├── TooManyRedirects         kind "too_many_redirects"
+    │   ├── BlockedAddress           kind "blocked"        (the address policy refused it)
+    │   └── RobotsDisallowed         kind "robots"
+    ├── PoolClosed                   the client or pool was closed while a request waited
+    ├── QueueClosed                  put/get on a closed aio queue
+    ├── BatcherClosed                submit to a closed Batcher
+    └── StateError                   a WorkQueue's store is unusable (locked, corrupt, other schema)
+
+``cancelled`` is an outcome class too, but it is never an exception of ours:
+``asyncio.CancelledError`` always propagates untouched.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BatcherClosed",
+    "BlockedAddress",
+    "BodyTooLarge",
+    "ConfigError",
+    "ConnectError",
+    "ConnectTimeout",
+    "DNSError",
+    "InvalidURL",
+    "LoopUnavailable",
+    "PoolClosed",
+    "ProtocolError",
+    "QueueClosed",
+    "ReadTimeout",
+    "RequestError",
+    "RobotsDisallowed",
+    "StateError",
+    "SurgeError",
+    "TLSError",
+    "TimeoutError_",
+    "TooManyRedirects",
+    "TotalTimeout",
+]
+
+# Outcome error classes, in the order reports list them.
+ERROR_KINDS: tuple[str, ...] = (
+    "timeout_connect",
+    "timeout_read",
+    "timeout_total",
+    "dns",
+    "connect",
+    "tls",
+    "protocol",
+    "body_too_large",
+    "too_many_redirects",
+    "blocked",
+    "robots",
+    "cancelled",
+)
+
+
+class SurgeError(Exception):
+    """Base of every exception surge raises."""
+
+
+class ConfigError(SurgeError):
+    """Bad user input (flag, URL, file); the CLI prints it as one line and exits 2."""
+
+
+class InvalidURL(ConfigError):
+    """A URL surge cannot request (no scheme/host, unsupported scheme, bad port)."""
+
+
+class LoopUnavailable(ConfigError):
+    """An event loop was asked for by name but is not installed."""
+
+
+class RequestError(SurgeError):
+    """One request failed. ``kind`` is the outcome error class the engine records."""
+
+    kind: str = "protocol"
+
+    def __init__(self, message: str = "", *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class TimeoutError_(RequestError):  # noqa: N801 - avoids shadowing the builtin TimeoutError
+    """Base of the three timeouts."""
+
+    kind = "timeout_total"
+
+
+class ConnectTimeout(TimeoutError_):
+    """The connection (TCP + TLS) was not established in time."""
+
+    kind = "timeout_connect"
+
+
+class ReadTimeout(TimeoutError_):
+    """No byte arrived for ``read`` seconds while waiting for the response."""
+
+    kind = "timeout_read"
+
+
+class TotalTimeout(TimeoutError_):
+    """The whole request, redirects included, took longer than ``total`` seconds."""
+
+    kind = "timeout_total"
+
+
+class DNSError(RequestError):
+    """The host name did not resolve."""
+
+    kind = "dns"
+
+
+class ConnectError(RequestError):
+    """The connection was refused, unreachable, or lost before any response byte."""
+
+    kind = "connect"
+
+
+class TLSError(RequestError):
+    """The TLS handshake failed (certificate, hostname, protocol)."""
+
+    kind = "tls"
+
+
+class ProtocolError(RequestError):
+    """The response was malformed or cut short (bad status line, truncated body, reset mid-body)."""
+
+    kind = "protocol"
+
+
+class BodyTooLarge(RequestError):
+    """The body (raw or decoded) exceeded the configured cap."""
+
+    kind = "body_too_large"
+
+
+class TooManyRedirects(RequestError):
+    """More redirects than ``max_redirects``."""
+
+    kind = "too_many_redirects"
+
+
+class BlockedAddress(RequestError):
+    """The address policy refused every resolved address of the host."""
+
+    kind = "blocked"
+
+
+class RobotsDisallowed(RequestError):
+    """robots.txt disallows the URL for surge's user agent."""
+
+    kind = "robots"
+
+
+class PoolClosed(SurgeError):
+    """The client or its pool was closed while a request was waiting for it."""
+
+
+class QueueClosed(SurgeError):
+    """A put or get on a closed queue."""
+
+
+class BatcherClosed(SurgeError):
+    """An item submitted to a Batcher that is closed."""
+
+
+class StateError(SurgeError):
+    """A WorkQueue's store cannot be used (locked by another run, corrupt, other schema)."""
