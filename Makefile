@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 .PHONY: demo test lint typecheck pytest bench clean
 
 $(BIN)/surge: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -m venv $(VENV) || { echo "make: cannot create a virtualenv: on Debian, apt-get install python3-venv" >&2; exit 1; }
 	$(BIN)/pip install -q -U pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(BIN)/surge
