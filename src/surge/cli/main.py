@@ -40,6 +40,9 @@ def _register() -> None:
     from surge.cli.serve import serve
 
     cli.add_command(serve)
+    from surge.cli.bench import bench
+
+    cli.add_command(bench)
 
 
 _register()
