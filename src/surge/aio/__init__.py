@@ -12,18 +12,44 @@ from surge.aio.concurrency import Gradient2 as Gradient2
 from surge.aio.concurrency import LimitAlgorithm as LimitAlgorithm
 from surge.aio.concurrency import LimitStatistics as LimitStatistics
 from surge.aio.concurrency import Slot as Slot
+from surge.aio.loops import available_loops as available_loops
+from surge.aio.loops import last_fd_limit as last_fd_limit
+from surge.aio.loops import loop_name as loop_name
+from surge.aio.loops import raise_fd_limit as raise_fd_limit
+from surge.aio.loops import run as run
 from surge.aio.ratelimit import KeyedRateLimiter as KeyedRateLimiter
 from surge.aio.ratelimit import RateLimiter as RateLimiter
+from surge.aio.retry import Attempt as Attempt
+from surge.aio.retry import Backoff as Backoff
+from surge.aio.retry import RetryPolicy as RetryPolicy
+from surge.aio.retry import default_retry_on as default_retry_on
+from surge.aio.retry import parse_retry_after as parse_retry_after
+from surge.aio.retry import retry as retry
+from surge.aio.retry import retrying as retrying
+from surge.aio.retry import set_testing as set_testing
 
 __all__ = [
     "AIMD",
+    "Attempt",
+    "Backoff",
     "ConcurrencyLimit",
     "Gradient2",
     "KeyedRateLimiter",
     "LimitAlgorithm",
     "LimitStatistics",
     "RateLimiter",
+    "RetryPolicy",
     "Slot",
+    "available_loops",
+    "default_retry_on",
+    "last_fd_limit",
+    "loop_name",
+    "parse_retry_after",
+    "raise_fd_limit",
+    "retry",
+    "retrying",
+    "run",
+    "set_testing",
 ]
 
 # ---- amap, queues, batching, shutdown -------------------------------------------------------------------
