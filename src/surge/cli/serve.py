@@ -6,23 +6,20 @@ Prints the base URL as the first line on stdout; ``--workers N`` runs N processe
 from __future__ import annotations
 
 import asyncio
-import importlib
 import multiprocessing
 import os
 import signal
 import socket
 import sys
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from surge.aio.loops import run
 from surge.errors import ConfigError
 from surge.server.app import TargetServer, format_url
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,30 +30,6 @@ class _Options:
     site_pages: int
     site_links: int
     seed: int
-
-
-def _run(main: Coroutine[Any, Any, T], loop: str) -> T:
-    # surge.aio.loops.run picks and runs the loop when it is there; until then uvloop if importable.
-    try:
-        loops = importlib.import_module("surge.aio.loops")
-    except ImportError:
-        loops = None
-    if loops is not None:
-        result: T = loops.run(main, loop=loop)
-        return result
-    if loop in ("auto", "uvloop"):
-        try:
-            import uvloop  # noqa: PLC0415
-        except ImportError:
-            if loop == "uvloop":
-                main.close()
-                raise ConfigError("event loop 'uvloop' is not installed") from None
-        else:
-            return uvloop.run(main)
-    if loop == "rloop":
-        main.close()
-        raise ConfigError("event loop 'rloop' needs surge.aio.loops")
-    return asyncio.run(main)
 
 
 def _bind_error(host: str, port: int, exc: OSError) -> ConfigError:
@@ -84,7 +57,11 @@ async def _serve_until_signal(server: TargetServer, ready: Connection | None) ->
         await stop.wait()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+            try:
+                loop.remove_signal_handler(sig)
+            except AttributeError:
+                # rloop 0.x lacks a helper its remove_signal_handler calls; the process exits next anyway.
+                pass
         await server.aclose()
 
 
@@ -98,7 +75,7 @@ def _worker(opts: _Options, ready: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        _run(_serve_until_signal(_server(opts, reuse_port=True), ready), opts.loop)
+        run(_serve_until_signal(_server(opts, reuse_port=True), ready), loop=opts.loop)
     except ConfigError as exc:
         ready.send(str(exc))
         sys.exit(2)
@@ -198,7 +175,7 @@ def serve(**flags: Any) -> None:
         _serve_workers(opts, workers)
         return
     try:
-        _run(_serve_until_signal(_server(opts), None), opts.loop)
+        run(_serve_until_signal(_server(opts), None), loop=opts.loop)
     except KeyboardInterrupt:
         # A SIGINT that lands before the loop's handler is installed.
         pass
