@@ -5,8 +5,6 @@ plus task, call_soon, future and loopback TCP echo micro-benchmarks on every ins
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import json
 import statistics
 import subprocess
@@ -16,6 +14,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
+from surge.aio.loops import available_loops, run
 from surge.bench.targets import HarnessError, machine_facts, pinned, plan_cores
 
 __all__ = [
@@ -32,27 +31,14 @@ ECHO_CONNECTIONS = 10
 
 
 def installed_loops() -> list[str]:
-    """The loops importable here, asyncio first (surge.aio.loops.available_loops when it is there)."""
-    try:
-        found: list[str] = list(importlib.import_module("surge.aio.loops").available_loops())
-    except ImportError:
-        return [name for name in KNOWN_LOOPS
-                if name == "asyncio" or importlib.util.find_spec(name) is not None]
+    """The loops importable here, in the order asyncio, uvloop, rloop."""
+    found = available_loops()
     return sorted(found, key=lambda n: (KNOWN_LOOPS.index(n) if n in KNOWN_LOOPS else len(KNOWN_LOOPS), n))
 
 
 def _run_on(loop: str, main: Coroutine[Any, Any, float]) -> float:
-    # surge.aio.loops.run when it is there, so the benchmark runs loops exactly as surge does.
-    try:
-        run = importlib.import_module("surge.aio.loops").run
-    except ImportError:
-        factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
-        if loop != "asyncio":
-            factory = importlib.import_module(loop).new_event_loop
-        with asyncio.Runner(loop_factory=factory) as runner:
-            return runner.run(main)
-    elapsed: float = run(main, loop=loop)
-    return elapsed
+    # The loop is made exactly as surge makes it for its own runs.
+    return run(main, loop=loop, raise_fds=False)
 
 
 # ---------------------------------------------------------------------------------------------- workloads
