@@ -1,0 +1,321 @@
+"""Streaming input: URL arguments, a file or stdin (plain URLs or JSON lines), turned into WorkItems lazily.
+
+Nothing is read ahead of what the queue asks for, so a ten-million-line file never sits in memory;
+each source can report a checkpoint and restart from it, which is how a durable run resumes without re-adding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+from collections.abc import AsyncIterable, Iterable, Iterator, Sequence
+from typing import IO, Any, Protocol
+from urllib.parse import urlsplit
+
+import orjson
+
+from surge.engine.items import WorkItem
+from surge.errors import ConfigError, InvalidURL
+
+__all__ = [
+    "ArgsSource",
+    "FileSource",
+    "InputSource",
+    "IterSource",
+    "RequestDefaults",
+    "check_url",
+    "parse_line",
+]
+
+
+class RequestDefaults:
+    """What every input item gets unless its JSON line says otherwise (``-m``, ``-H``, ``-d``)."""
+
+    __slots__ = ("body", "headers", "method")
+
+    def __init__(self, method: str = "GET", headers: Sequence[tuple[str, str]] = (),
+                 body: bytes | None = None) -> None:
+        self.method = method.upper()
+        self.headers = tuple(headers)
+        self.body = body
+
+
+def check_url(url: str) -> str:
+    """Return ``url`` if surge can request it (http/https, a host, a valid port); else raise InvalidURL."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError on a bad port
+    except ValueError as exc:
+        raise InvalidURL(f"invalid URL {url!r}: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise InvalidURL(f"invalid URL {url!r}: scheme must be http or https")
+    if not parts.hostname:
+        raise InvalidURL(f"invalid URL {url!r}: no host")
+    if port == 0:
+        raise InvalidURL(f"invalid URL {url!r}: port 0")
+    return url
+
+
+def _headers_of(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if isinstance(value, dict):
+        return tuple((str(k), str(v)) for k, v in value.items())
+    if isinstance(value, list) and all(isinstance(p, list | tuple) and len(p) == 2 for p in value):
+        return tuple((str(k), str(v)) for k, v in value)
+    raise ConfigError(f"{where}: headers must be an object or a list of [name, value] pairs")
+
+
+def parse_line(line: str, key: str, defaults: RequestDefaults, where: str = "input") -> WorkItem | None:
+    """One input line -> a WorkItem, or None for a blank or ``#`` comment line.
+
+    A line is a URL, or a JSON object with ``url`` and optionally ``method``, ``headers`` (object or pairs),
+    ``body`` (text), ``body_base64`` and ``key`` (overrides the line number as the item's identity).
+    """
+    s = line.strip()
+    if not s or s[0] == "#":
+        return None
+    if s[0] != "{":
+        try:
+            return WorkItem(check_url(s), defaults.method, defaults.headers, defaults.body, key)
+        except InvalidURL as exc:
+            raise InvalidURL(f"{where}: {exc}") from None
+    try:
+        obj = orjson.loads(s)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"{where}: not JSON: {exc}") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("url"), str):
+        raise ConfigError(f"{where}: a JSON line needs a \"url\" string")
+    try:
+        url = check_url(obj["url"])
+    except InvalidURL as exc:
+        raise InvalidURL(f"{where}: {exc}") from None
+    method = obj.get("method")
+    headers = defaults.headers + _headers_of(obj.get("headers"), where)
+    body = defaults.body
+    if isinstance(obj.get("body"), str):
+        body = obj["body"].encode()
+    elif isinstance(obj.get("body_base64"), str):
+        try:
+            body = base64.b64decode(obj["body_base64"], validate=True)
+        except ValueError:
+            raise ConfigError(f"{where}: body_base64 is not base64") from None
+    item_key = obj.get("key")
+    return WorkItem(
+        url,
+        method.upper() if isinstance(method, str) else defaults.method,
+        headers,
+        body,
+        str(item_key) if item_key is not None else key,
+    )
+
+
+class InputSource(Protocol):
+    """A resumable stream of WorkItems.
+
+    ``read(n)`` returns up to ``n`` items and ``[]`` only at the end. ``checkpoint()`` is a small JSON-able
+    dict saying how far reading got; ``restore(cp)`` on a fresh source continues from there.
+    ``total`` is the number of items when known up front (``-n``), else None.
+    """
+
+    total: int | None
+
+    async def read(self, n: int) -> list[WorkItem]: ...
+
+    def checkpoint(self) -> dict[str, int]: ...
+
+    def restore(self, checkpoint: dict[str, int]) -> None: ...
+
+
+class ArgsSource:
+    """URLs given as arguments: each once, or cycled to ``count`` requests (``-n``), or forever (``-z``).
+
+    The repetition is generated lazily: ``-n 10000000`` costs no memory. Keys are 1-based request indexes.
+    """
+
+    def __init__(self, urls: Sequence[str], defaults: RequestDefaults | None = None, *,
+                 count: int | None = None, forever: bool = False) -> None:
+        if not urls:
+            raise ConfigError("no URL given")
+        self._urls = [check_url(u) for u in urls]
+        self._defaults = defaults or RequestDefaults()
+        self._forever = forever
+        self.total: int | None = None if forever else (count if count is not None else len(urls))
+        self._next = 0
+
+    async def read(self, n: int) -> list[WorkItem]:
+        """Up to ``n`` items; [] when ``count`` requests were produced."""
+        start = self._next
+        stop = start + n if self.total is None else min(start + n, self.total)
+        if stop <= start:
+            return []
+        d = self._defaults
+        urls = self._urls
+        m = len(urls)
+        # Load-mode hot loop: one WorkItem per request, the URL string shared, no per-item copies.
+        items = [WorkItem(urls[i % m], d.method, d.headers, d.body, str(i + 1)) for i in range(start, stop)]
+        self._next = stop
+        return items
+
+    def checkpoint(self) -> dict[str, int]:
+        """How many items were produced."""
+        return {"n": self._next}
+
+    def restore(self, checkpoint: dict[str, int]) -> None:
+        """Continue after ``checkpoint["n"]`` items."""
+        self._next = int(checkpoint.get("n", 0))
+
+
+class FileSource:
+    """One item per line of a file, or of stdin when the path is ``-``; keys are 1-based line numbers.
+
+    Lines are read only as the queue asks for them. The checkpoint holds the byte offset, so a file resumes
+    by seeking; stdin resumes by skipping the lines already taken (the same input must be piped again).
+    Reading stdin happens in a thread, so a slow producer does not stall the event loop.
+    """
+
+    def __init__(self, path: str, defaults: RequestDefaults | None = None) -> None:
+        self.path = path
+        self.total: int | None = None
+        self._defaults = defaults or RequestDefaults()
+        self._stdin = path == "-"
+        self._f: IO[bytes] | None = None
+        self._line = 0
+        self._offset = 0
+        self._skip_lines = 0
+        self._eof = False
+        if not self._stdin:
+            self._open()  # fail now, before any request: unreadable input is a one-line error
+
+    def _open(self) -> IO[bytes]:
+        if self._f is None:
+            if self._stdin:
+                import sys  # noqa: PLC0415 - only stdin runs need it
+
+                self._f = sys.stdin.buffer
+            else:
+                try:
+                    self._f = open(self.path, "rb")  # noqa: SIM115 - closed by close()
+                except OSError as exc:
+                    raise ConfigError(f"cannot read {self.path}: {exc.strerror}") from None
+        return self._f
+
+    async def read(self, n: int) -> list[WorkItem]:
+        """Up to ``n`` items; [] at end of input."""
+        if self._eof:
+            return []
+        if self._stdin:
+            return await asyncio.to_thread(self._read_sync, n)
+        return self._read_sync(n)
+
+    def _read_sync(self, n: int) -> list[WorkItem]:
+        f = self._open()
+        out: list[WorkItem] = []
+        d = self._defaults
+        path = self.path if not self._stdin else "stdin"
+        while len(out) < n:
+            raw = f.readline()
+            if not raw:
+                self._eof = True
+                break
+            self._line += 1
+            self._offset += len(raw)
+            if self._line <= self._skip_lines:
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ConfigError(f"{path}:{self._line}: not UTF-8") from None
+            item = parse_line(line, str(self._line), d, f"{path}:{self._line}")
+            if item is not None:
+                out.append(item)
+        return out
+
+    def checkpoint(self) -> dict[str, int]:
+        """Lines consumed and the byte offset after them."""
+        return {"line": self._line, "offset": self._offset}
+
+    def restore(self, checkpoint: dict[str, int]) -> None:
+        """Continue after the checkpointed line: seek for files, skip lines for stdin."""
+        line = int(checkpoint.get("line", 0))
+        offset = int(checkpoint.get("offset", 0))
+        if self._stdin:
+            self._skip_lines = line
+            return
+        self._open().seek(offset)
+        self._line = line
+        self._offset = offset
+
+    def close(self) -> None:
+        """Close the file (never stdin)."""
+        if self._f is not None and not self._stdin:
+            self._f.close()
+        self._f = None
+
+
+class IterSource:
+    """Library input: an iterable or async iterable of URL strings or WorkItems.
+
+    Strings are checked and get 1-based index keys; WorkItems keep their key (or get the index if empty).
+    """
+
+    def __init__(self, items: Iterable[str | WorkItem] | AsyncIterable[str | WorkItem],
+                 defaults: RequestDefaults | None = None) -> None:
+        self.total: int | None = len(items) if isinstance(items, list | tuple) else None
+        self._defaults = defaults or RequestDefaults()
+        self._sync: Iterator[str | WorkItem] | None = None
+        self._async: AsyncIterable[str | WorkItem] | None = None
+        if isinstance(items, AsyncIterable):
+            self._async = items
+        else:
+            self._sync = iter(items)
+        self._ait: Any = None
+        self._n = 0
+        self._skip = 0
+        self._done = False
+
+    def _make(self, x: str | WorkItem) -> WorkItem:
+        self._n += 1
+        if isinstance(x, WorkItem):
+            if not x.key:
+                x.key = str(self._n)
+            return x
+        d = self._defaults
+        return WorkItem(check_url(x), d.method, d.headers, d.body, str(self._n))
+
+    async def read(self, n: int) -> list[WorkItem]:
+        """Up to ``n`` items; [] at the end."""
+        if self._done:
+            return []
+        out: list[WorkItem] = []
+        if self._sync is not None:
+            for x in itertools.islice(self._sync, n):
+                out.append(self._make(x))
+        else:
+            if self._ait is None:
+                assert self._async is not None
+                self._ait = aiter(self._async)
+            while len(out) < n:
+                try:
+                    x = await anext(self._ait)
+                except StopAsyncIteration:
+                    break
+                out.append(self._make(x))
+        if len(out) < n:
+            self._done = True
+        if self._skip:
+            drop = min(self._skip, len(out))
+            self._skip -= drop
+            out = out[drop:]
+            if not out and not self._done:
+                return await self.read(n)
+        return out
+
+    def checkpoint(self) -> dict[str, int]:
+        """Items consumed."""
+        return {"n": self._n}
+
+    def restore(self, checkpoint: dict[str, int]) -> None:
+        """Skip the items a previous run already took (the iterable must produce the same sequence)."""
+        self._skip = int(checkpoint.get("n", 0))

@@ -1,0 +1,144 @@
+"""The two records the engine moves around: a WorkItem to request, and the Outcome it ends with.
+
+Every WorkItem ends with exactly one Outcome; the Outcome is what sinks write, one row per request.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Outcome", "WorkItem", "encode_body"]
+
+
+@dataclass(slots=True)
+class WorkItem:
+    """One request to make.
+
+    ``key`` is the item's stable identity (the input line number for files, the request index for ``-n``);
+    the durable queue and the exact-once checks use it. ``depth`` and ``parent`` are the crawler's.
+    """
+
+    url: str
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+    key: str = ""
+    depth: int = 0
+    parent: str | None = None
+
+
+# Field order of the outcome record; sinks (CSV columns, SQLite columns) follow it.
+OUTCOME_FIELDS: tuple[str, ...] = (
+    "key",
+    "url",
+    "final_url",
+    "method",
+    "status",
+    "ok",
+    "error",
+    "attempts",
+    "elapsed_ms",
+    "ttfb_ms",
+    "bytes",
+    "content_type",
+    "started_at",
+)
+OPTIONAL_FIELDS: tuple[str, ...] = ("headers", "body", "body_encoding", "depth", "parent", "links")
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How one request ended: the record written to ``-o`` (one JSON object per request in .jsonl).
+
+    ``status`` is None when no response arrived, and then ``error`` holds the outcome class
+    (``surge.errors.ERROR_KINDS``). ``ok`` is true for a response below 400 with no error.
+    ``elapsed_ms``/``ttfb_ms`` are those of the last attempt; ``started_at`` is the Unix time (seconds)
+    of the first attempt. ``body`` (``--save-body``) is text when ``body_encoding`` is ``"utf-8"`` and
+    base64 when it is ``"base64"``. ``depth``/``parent``/``links`` are filled by the crawler.
+    """
+
+    url: str
+    final_url: str
+    method: str
+    status: int | None
+    ok: bool
+    error: str | None
+    attempts: int
+    elapsed_ms: float
+    ttfb_ms: float | None
+    bytes: int
+    content_type: str | None
+    started_at: float
+    key: str = ""
+    headers: list[tuple[str, str]] | None = None
+    body: str | None = None
+    body_encoding: str | None = None
+    depth: int | None = None
+    parent: str | None = None
+    links: list[str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as a plain dict: the required fields always, optional ones only when set."""
+        # Hot path (one call per request when writing output): one dict literal, no loops for the common case.
+        d: dict[str, Any] = {
+            "key": self.key,
+            "url": self.url,
+            "final_url": self.final_url,
+            "method": self.method,
+            "status": self.status,
+            "ok": self.ok,
+            "error": self.error,
+            "attempts": self.attempts,
+            "elapsed_ms": self.elapsed_ms,
+            "ttfb_ms": self.ttfb_ms,
+            "bytes": self.bytes,
+            "content_type": self.content_type,
+            "started_at": self.started_at,
+        }
+        if self.headers is not None:
+            d["headers"] = self.headers
+        if self.body is not None:
+            d["body"] = self.body
+            d["body_encoding"] = self.body_encoding
+        if self.depth is not None:
+            d["depth"] = self.depth
+            d["parent"] = self.parent
+        if self.links is not None:
+            d["links"] = self.links
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Outcome:
+        """Rebuild an Outcome from :meth:`to_dict` output (the durable queue stores records that way)."""
+        headers = d.get("headers")
+        return cls(
+            url=d["url"],
+            final_url=d["final_url"],
+            method=d["method"],
+            status=d["status"],
+            ok=d["ok"],
+            error=d["error"],
+            attempts=d["attempts"],
+            elapsed_ms=d["elapsed_ms"],
+            ttfb_ms=d["ttfb_ms"],
+            bytes=d["bytes"],
+            content_type=d["content_type"],
+            started_at=d["started_at"],
+            key=d.get("key", ""),
+            headers=[(k, v) for k, v in headers] if headers is not None else None,
+            body=d.get("body"),
+            body_encoding=d.get("body_encoding"),
+            depth=d.get("depth"),
+            parent=d.get("parent"),
+            links=d.get("links"),
+        )
+
+
+def encode_body(content: bytes) -> tuple[str, str]:
+    """``(body, encoding)`` for an outcome: UTF-8 text when the bytes decode, base64 otherwise."""
+    try:
+        return content.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(content).decode("ascii"), "base64"

@@ -1,0 +1,299 @@
+"""The durable WorkQueue (``--state DIR``): items, outcomes and the input checkpoint in one SQLite file.
+
+An item is done only when its outcome row is committed; a run killed at any moment resumes by leasing again
+every item without an outcome. The output file is derived from the outcomes table (see ``export_state``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from surge.engine.input import InputSource
+from surge.engine.items import Outcome, WorkItem
+from surge.engine.workqueue import Lease
+from surge.errors import StateError
+
+__all__ = ["SQLiteQueue"]
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY, key TEXT NOT NULL, url TEXT NOT NULL, method TEXT NOT NULL,
+    headers BLOB, body BLOB, depth INTEGER NOT NULL DEFAULT 0, parent TEXT);
+CREATE TABLE IF NOT EXISTS outcomes (
+    seq INTEGER PRIMARY KEY, item_id INTEGER NOT NULL UNIQUE, data BLOB NOT NULL);
+"""
+_SCHEMA_VERSION = "1"
+
+
+class SQLiteQueue:
+    """A WorkQueue in ``DIR/state.db`` (WAL, synchronous=NORMAL), locked to one run at a time.
+
+    Input is loaded progressively: each batch read from the source is inserted together with the source's
+    checkpoint, in one transaction, so a resumed run neither re-adds nor skips input. ``ack`` inserts the
+    outcome rows in one transaction; that commit is what makes items done. All database work runs on one
+    background thread so the event loop never waits on the disk.
+
+    ``fingerprint`` names the command the state belongs to; reopening with another raises StateError.
+    Use :meth:`open` (async) before anything else and :meth:`close` at the end.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], source: InputSource | None = None, *,
+                 fingerprint: str = "", describe: str = "") -> None:
+        self.directory = Path(directory)
+        self._source = source
+        self._fingerprint = fingerprint
+        self._describe = describe or fingerprint
+        self._ex = ThreadPoolExecutor(max_workers=1, thread_name_prefix="surge-state")
+        self._db: sqlite3.Connection | None = None
+        self._lock_fd: int | None = None
+        self._lease_lock = asyncio.Lock()
+        self._cursor = 0  # highest item id leased in this run
+        self._max_id = 0
+        self._seq = 0
+        self._total = 0
+        self._done = 0
+        self._exhausted = False
+        self._exported: tuple[int, int] | None = None  # (seq, position) to write with the next commit
+        self.resumed = False
+        self.last_seq = 0  # seq of the last outcome row committed by ack()
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+
+    async def open(self) -> SQLiteQueue:
+        """Lock the directory, create or check the database, restore the input checkpoint."""
+        self._lock()
+        try:
+            cp = await self._io(self._open_sync)
+        except BaseException:
+            self._unlock()
+            raise
+        if cp is not None and self._source is not None:
+            self._source.restore(cp)
+        return self
+
+    def _lock(self) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.directory / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StateError(f"cannot use state dir {self.directory}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StateError(f"state dir {self.directory} is in use by another surge run") from None
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
+
+    def _open_sync(self) -> dict[str, int] | None:
+        path = self.directory / "state.db"
+        try:
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"state dir {self.directory}: unusable state database: {exc}") from None
+        self._db = db
+        meta = dict(db.execute("SELECT k, v FROM meta").fetchall())
+        if not meta:
+            with self._txn():
+                db.executemany("INSERT INTO meta (k, v) VALUES (?, ?)", [
+                    ("schema", _SCHEMA_VERSION), ("fingerprint", self._fingerprint),
+                    ("describe", self._describe), ("exhausted", "0"), ("exported_seq", "0"),
+                    ("exported_pos", "-1"),
+                ])
+            return None
+        if meta.get("schema") != _SCHEMA_VERSION:
+            raise StateError(f"state dir {self.directory}: written by another surge version")
+        if meta.get("fingerprint") != self._fingerprint:
+            raise StateError(f"state dir {self.directory} belongs to another command "
+                             f"({meta.get('describe', '?')}); use a new --state dir")
+        self.resumed = True
+        self._max_id = db.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()[0]
+        self._seq = self.last_seq = db.execute("SELECT coalesce(max(seq), 0) FROM outcomes").fetchone()[0]
+        self._total = db.execute("SELECT count(*) FROM items").fetchone()[0]
+        self._done = db.execute("SELECT count(*) FROM outcomes").fetchone()[0]
+        self._exhausted = meta.get("exhausted") == "1"
+        cp = meta.get("checkpoint")
+        return orjson.loads(cp) if cp else None
+
+    async def close(self) -> None:
+        """Write the pending export mark, close the database, release the lock."""
+        try:
+            if self._db is not None:
+                await self._io(self._close_sync)
+        finally:
+            self._ex.shutdown(wait=True)
+            self._unlock()
+
+    def _close_sync(self) -> None:
+        assert self._db is not None
+        if self._exported is not None:
+            with self._txn():
+                self._write_exported()
+        self._db.close()
+        self._db = None
+
+    async def _io(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._ex, fn, *args)
+
+    @contextlib.contextmanager
+    def _txn(self) -> Iterator[sqlite3.Connection]:
+        db = self._db
+        assert db is not None
+        db.execute("BEGIN")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    # -- WorkQueue --------------------------------------------------------------------------------------
+
+    async def add(self, items: Iterable[WorkItem]) -> int:
+        """Store items durably; they are leased after the backlog, before unread input."""
+        batch = list(items)
+        if batch:
+            await self._io(self._insert_sync, batch, None)
+        return len(batch)
+
+    async def lease(self, n: int) -> list[Lease]:
+        """Up to ``n`` items without an outcome: stored ones first (a resume's backlog), then new input."""
+        async with self._lease_lock:
+            leases = await self._io(self._select_sync, n)
+            if len(leases) < n and self._source is not None and not self._exhausted:
+                items = await self._source.read(n - len(leases))
+                exhausted = len(items) < n - len(leases)
+                cp = self._source.checkpoint()
+                first = await self._io(self._insert_sync, items, (cp, exhausted))
+                self._exhausted = exhausted
+                leases.extend(Lease(item, first + i) for i, item in enumerate(items))
+                self._cursor = max(self._cursor, first + len(items) - 1)
+            return leases
+
+    def _select_sync(self, n: int) -> list[Lease]:
+        if self._cursor >= self._max_id:
+            return []
+        assert self._db is not None
+        rows = self._db.execute(
+            "SELECT i.id, i.key, i.url, i.method, i.headers, i.body, i.depth, i.parent FROM items i "
+            "LEFT JOIN outcomes o ON o.item_id = i.id WHERE i.id > ? AND o.item_id IS NULL "
+            "ORDER BY i.id LIMIT ?", (self._cursor, n)).fetchall()
+        leases = []
+        for id_, key, url, method, headers, body, depth, parent in rows:
+            hdrs = tuple((k, v) for k, v in orjson.loads(headers)) if headers else ()
+            leases.append(Lease(WorkItem(url, method, hdrs, body, key, depth, parent), id_))
+        # A short page means everything stored has been looked at (rows past the last one are all done).
+        self._cursor = rows[-1][0] if len(rows) == n else self._max_id
+        return leases
+
+    def _insert_sync(self, items: list[WorkItem], checkpoint: tuple[dict[str, int], bool] | None) -> int:
+        first = self._max_id + 1
+        with self._txn() as db:
+            db.executemany(
+                "INSERT INTO items (id, key, url, method, headers, body, depth, parent) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                [(first + i, it.key, it.url, it.method, orjson.dumps(it.headers) if it.headers else None,
+                  it.body, it.depth, it.parent) for i, it in enumerate(items)])
+            if checkpoint is not None:
+                cp, exhausted = checkpoint
+                db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('checkpoint', ?)", (orjson.dumps(cp),))
+                if exhausted:
+                    db.execute("UPDATE meta SET v = '1' WHERE k = 'exhausted'")
+        self._max_id += len(items)
+        self._total += len(items)
+        return first
+
+    async def ack(self, done: Sequence[tuple[Lease, Outcome]]) -> None:
+        """Commit the outcome rows in one transaction; from then on the items are done."""
+        if done:
+            await self._io(self._ack_sync, done)
+
+    def _ack_sync(self, done: Sequence[tuple[Lease, Outcome]]) -> None:
+        seq = self._seq
+        dumps = orjson.dumps
+        rows = [(seq + i + 1, lease.id, dumps(o.to_dict())) for i, (lease, o) in enumerate(done)]
+        with self._txn() as db:
+            # OR IGNORE: an item acked twice (a bug) keeps its first row; exact-once holds regardless.
+            db.executemany("INSERT OR IGNORE INTO outcomes (seq, item_id, data) VALUES (?, ?, ?)", rows)
+            if self._exported is not None:
+                self._write_exported()
+        self._seq = self.last_seq = seq + len(rows)
+        self._done += len(rows)
+
+    async def pending(self) -> int:
+        """Items stored and without an outcome (leased or not)."""
+        return self._total - self._done
+
+    # -- export bookkeeping (the output file is derived from the outcomes table) -------------------------
+
+    @property
+    def exhausted(self) -> bool:
+        """True once the whole input has been loaded into the database."""
+        return self._exhausted
+
+    async def export_state(self) -> tuple[int, int]:
+        """``(seq, position)``: outcomes up to ``seq`` are in the output, which ended at ``position``.
+
+        ``position`` is the sink's resume token (a byte offset for files); -1 means nothing was exported yet.
+        """
+        def read() -> tuple[int, int]:
+            assert self._db is not None
+            meta = dict(self._db.execute(
+                "SELECT k, v FROM meta WHERE k IN ('exported_seq', 'exported_pos')").fetchall())
+            return int(meta["exported_seq"]), int(meta["exported_pos"])
+        return await self._io(read)
+
+    def note_exported(self, seq: int, position: int) -> None:
+        """Remember that the output holds outcomes up to ``seq`` and ends at ``position``.
+
+        Written with the next commit (or at close): a stale mark only means a resume re-exports a little.
+        """
+        self._exported = (seq, position)
+
+    async def sync_exported(self) -> None:
+        """Write the export mark now."""
+        def write() -> None:
+            if self._exported is not None:
+                with self._txn():
+                    self._write_exported()
+        await self._io(write)
+
+    def _write_exported(self) -> None:
+        assert self._db is not None and self._exported is not None
+        seq, pos = self._exported
+        self._db.executemany("UPDATE meta SET v = ? WHERE k = ?",
+                             [(str(seq), "exported_seq"), (str(pos), "exported_pos")])
+        self._exported = None
+
+    async def outcomes_after(self, seq: int, limit: int = 5000) -> list[tuple[int, Outcome]]:
+        """Up to ``limit`` committed outcomes with a seq above ``seq``, in order (for re-export on resume)."""
+        def read() -> list[tuple[int, Outcome]]:
+            assert self._db is not None
+            rows = self._db.execute("SELECT seq, data FROM outcomes WHERE seq > ? ORDER BY seq LIMIT ?",
+                                    (seq, limit)).fetchall()
+            return [(s, Outcome.from_dict(orjson.loads(d))) for s, d in rows]
+        return await self._io(read)
+
+    async def counts(self) -> tuple[int, int]:
+        """``(stored, done)`` item counts."""
+        return self._total, self._done

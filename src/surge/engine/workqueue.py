@@ -1,0 +1,53 @@
+"""The WorkQueue interface: where work lives (memory, SQLite, later Redis) behind add / lease / ack / pending.
+
+Items are leased, requested (maybe several times), acked with their one Outcome; only the ack marks done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol, runtime_checkable
+
+from surge.engine.items import Outcome, WorkItem
+
+__all__ = ["Lease", "WorkQueue"]
+
+
+class Lease:
+    """A leased item: the item, the queue's id for it, and how many times it was leased before.
+
+    ``attempt`` is 0 on the first lease; a durable queue that re-leases an item after a crash counts up.
+    The engine holds a lease while it retries; the queue never hands the item to anyone else meanwhile.
+    """
+
+    __slots__ = ("attempt", "id", "item")
+
+    def __init__(self, item: WorkItem, id: int, attempt: int = 0) -> None:
+        self.item = item
+        self.id = id
+        self.attempt = attempt
+
+    def __repr__(self) -> str:
+        return f"Lease(id={self.id}, attempt={self.attempt}, url={self.item.url!r})"
+
+
+@runtime_checkable
+class WorkQueue(Protocol):
+    """Where work lives. Implementations: :class:`~surge.engine.memqueue.MemoryQueue`,
+    :class:`~surge.engine.sqlitequeue.SQLiteQueue`.
+
+    - ``add(items)`` enqueues items and returns how many were new (a durable queue may deduplicate by key).
+    - ``lease(n)`` hands out up to ``n`` items; ``[]`` means nothing is left right now *and* the input is
+      exhausted (check ``pending()`` to tell whether leased items are still out).
+    - ``ack(done)`` records each item's final outcome; for a durable queue the item is done only once this
+      returns, and items leased but never acked are leased again by the next run.
+    - ``pending()`` counts items known and not yet done (leased or not); input not yet read is not counted.
+    """
+
+    async def add(self, items: Iterable[WorkItem]) -> int: ...
+
+    async def lease(self, n: int) -> list[Lease]: ...
+
+    async def ack(self, done: Sequence[tuple[Lease, Outcome]]) -> None: ...
+
+    async def pending(self) -> int: ...
