@@ -37,13 +37,17 @@ __all__ = [
     "TimedRun",
     "limiter_note",
     "machine_facts",
+    "parse_fetch_summary",
     "parse_hey",
     "parse_wrk",
     "pinned",
     "plan_cores",
     "run_hey",
+    "run_peer",
+    "run_surge_fetch",
     "run_timed",
     "run_wrk",
+    "server_cpu",
     "tool_available",
 ]
 
@@ -369,9 +373,11 @@ def run_timed(cmd: Sequence[str], *, timeout: float | None = None,
 class ClientRun:
     """One load client's measured run against a target: the row of an http benchmark table.
 
-    ``latency_ms`` maps percentile labels ("p50", "p99", ...) to milliseconds, empty when the client does not
-    measure latency (the playbook's script does not). ``series`` is a per-second throughput series when the
-    client reports one (surge fetch).
+    ``elapsed_s`` is the run as the client timed it (rps = requests / elapsed_s); ``wall_s`` is the client
+    process's whole life, the base of the CPU percentages. ``latency_ms`` maps percentile labels ("p50",
+    "p99", ...) to milliseconds, empty when the client does not measure latency (the playbook's script does
+    not). ``series`` is a per-second throughput series when the client reports one (surge fetch). Server
+    CPU is None when the server is not ours to measure (``--target URL``).
     """
 
     client: str
@@ -381,10 +387,11 @@ class ClientRun:
     elapsed_s: float
     rps: float
     latency_ms: dict[str, float] = field(default_factory=dict)
+    wall_s: float = 0.0
     client_cpu_s: float = 0.0
-    server_cpu_s: float = 0.0
+    server_cpu_s: float | None = None
     client_cpu_pct: float = 0.0
-    server_cpu_pct: float = 0.0
+    server_cpu_pct: float | None = None
     ratio: float = 0.0
     limited_by: str = ""
     note: str = ""
@@ -402,16 +409,16 @@ class ClientRun:
         d["success_pct"] = round(self.success_pct, 3)
         return d
 
-    def with_cpu(self, client_cpu_s: float, server_cpu_s: float) -> ClientRun:
-        """Fill the CPU columns from seconds used over this run's elapsed time (percent of one core)."""
-        wall = self.elapsed_s if self.elapsed_s > 0 else 1e-9
-        self.client_cpu_s, self.server_cpu_s = client_cpu_s, server_cpu_s
-        self.client_cpu_pct = 100.0 * client_cpu_s / wall
-        self.server_cpu_pct = 100.0 * server_cpu_s / wall
+    def with_server_cpu(self, server_cpu_s: float | None) -> ClientRun:
+        """Fill the CPU columns: seconds used over the client process's wall time, in percent of one core."""
+        wall = self.wall_s or self.elapsed_s or 1e-9
+        self.client_cpu_pct = 100.0 * self.client_cpu_s / wall
+        self.server_cpu_s = server_cpu_s
+        self.server_cpu_pct = None if server_cpu_s is None else 100.0 * server_cpu_s / wall
         return self
 
 
-def limiter_note(client_cpu_pct: float, server_cpu_pct: float, plan: CorePlan | None = None,
+def limiter_note(client_cpu_pct: float, server_cpu_pct: float | None, plan: CorePlan | None = None,
                  *, server_workers: int = 1) -> str:
     """Name the side that limited a run from the CPU each side used (percent of one core).
 
@@ -420,7 +427,7 @@ def limiter_note(client_cpu_pct: float, server_cpu_pct: float, plan: CorePlan | 
     """
     if plan is not None and plan.shared:
         return "client and server share one core: figures are a lower bound for both"
-    server_full = server_cpu_pct >= SATURATED_PCT * server_workers
+    server_full = server_cpu_pct is not None and server_cpu_pct >= SATURATED_PCT * server_workers
     client_full = client_cpu_pct >= SATURATED_PCT
     if server_full and client_full:
         return "both sides at a full core"
@@ -428,6 +435,8 @@ def limiter_note(client_cpu_pct: float, server_cpu_pct: float, plan: CorePlan | 
         return "server-bound (the server's core was full)"
     if client_full:
         return "client-bound (the client's core was full)"
+    if server_cpu_pct is None:
+        return "client below a full core; server CPU not measured"
     return "neither core full: latency/concurrency-bound"
 
 
@@ -478,7 +487,7 @@ def run_wrk(url: str, *, duration: float = 5.0, connections: int = 100, threads:
     if out.returncode != 0:
         raise HarnessError(f"wrk exited {out.returncode}: {out.stderr.strip()[-200:]}")
     run = parse_wrk(out.stdout)
-    run.client_cpu_s = out.cpu_s
+    run.client_cpu_s, run.wall_s = out.cpu_s, out.wall_s
     return run
 
 
@@ -523,16 +532,64 @@ def run_hey(url: str, *, requests: int, connections: int = 100, core: int | None
     if out.returncode != 0:
         raise HarnessError(f"hey exited {out.returncode}: {out.stderr.strip()[-200:]}")
     run = parse_hey(out.stdout)
-    run.client_cpu_s = out.cpu_s
+    run.client_cpu_s, run.wall_s = out.cpu_s, out.wall_s
     return run
 
 
 @contextlib.contextmanager
-def server_cpu(server: _ServerProcess | None) -> Iterator[list[float]]:
-    """Measure a server's CPU over a block: yields a list that holds the seconds used once the block ends."""
-    box: list[float] = []
+def server_cpu(server: _ServerProcess | None) -> Iterator[list[float | None]]:
+    """Measure a server's CPU over a block: the yielded list holds the seconds used once the block ends
+    (None when there is no server of ours to measure)."""
+    box: list[float | None] = []
     before = server.cpu_seconds() if server is not None else 0.0
     try:
         yield box
     finally:
-        box.append((server.cpu_seconds() - before) if server is not None else 0.0)
+        box.append((server.cpu_seconds() - before) if server is not None else None)
+
+
+def run_peer(module: str, url: str, requests: int, *, loop: str = "asyncio", core: int | None = None,
+             timeout: float = 900.0) -> ClientRun:
+    """Run one of the playbook's scripts (``surge.bench.peers.<module>``) as a pinned subprocess."""
+    cmd = [sys.executable, "-m", f"surge.bench.peers.{module}", "--url", url, "-n", str(requests),
+           "--loop", loop]
+    out = run_timed(pinned(cmd, core), timeout=timeout)
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        raise HarnessError(f"peer {module} on {loop} exited {out.returncode}: {last[-200:]}")
+    d = json.loads(out.stdout.strip().splitlines()[-1])
+    elapsed = float(d["elapsed_s"])
+    errors = {k: int(d[k]) for k in ("failed", "timeout") if d.get(k)}
+    return ClientRun(client=d["client"], loop=d["loop"], requests=int(d["requests"]), ok=int(d["ok"]),
+                     elapsed_s=elapsed, rps=int(d["requests"]) / elapsed if elapsed else 0.0,
+                     wall_s=out.wall_s, client_cpu_s=out.cpu_s, errors=errors)
+
+
+def parse_fetch_summary(summary: Mapping[str, Any], *, loop: str) -> ClientRun:
+    """Turn `surge fetch --json`'s summary (schema in the contract) into a table row."""
+    series = summary.get("series") or {}
+    return ClientRun(
+        client="surge fetch", loop=str(summary.get("loop") or loop), requests=int(summary["requests"]),
+        ok=int(summary["ok"]), elapsed_s=float(summary["elapsed_s"]), rps=float(summary["rps"]),
+        latency_ms={k: float(v) for k, v in (summary.get("latency_ms") or {}).items() if v is not None},
+        series={k: [float(x) for x in v] for k, v in series.items() if isinstance(v, list)},
+        errors={str(k): int(v) for k, v in (summary.get("errors") or {}).items() if v},
+    )
+
+
+def run_surge_fetch(url: str, requests: int, *, connections: int = 100, loop: str = "uvloop",
+                    core: int | None = None, extra: Sequence[str] = (), timeout: float = 900.0) -> ClientRun:
+    """``surge fetch URL -n N -c C --loop L --json --no-progress`` as a pinned subprocess."""
+    cmd = [sys.executable, "-m", "surge", "fetch", url, "-n", str(requests), "-c", str(connections),
+           "--loop", loop, "--json", "--no-progress", *extra]
+    out = run_timed(pinned(cmd, core), timeout=timeout)
+    if out.returncode not in (0, 1) or not out.stdout.strip():
+        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        raise HarnessError(f"surge fetch on {loop} exited {out.returncode}: {last[-200:]}")
+    try:
+        summary = json.loads(out.stdout)
+    except json.JSONDecodeError:
+        raise HarnessError("surge fetch --json printed something that is not JSON") from None
+    run = parse_fetch_summary(summary, loop=loop)
+    run.client_cpu_s, run.wall_s = out.cpu_s, out.wall_s
+    return run
