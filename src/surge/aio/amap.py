@@ -230,9 +230,7 @@ class _State(Generic[T, R]):
             errors = [e for e in group.exceptions if not isinstance(e, asyncio.CancelledError)]
             if not errors:
                 raise
-            for e in errors:
-                if not isinstance(e, Exception):
-                    raise e from None  # KeyboardInterrupt, SystemExit: not ours to report as an item error
+            # The consumer raises it: the driver task itself must not end with an unread error.
             self.error = errors[0]
         finally:
             self.done = True
