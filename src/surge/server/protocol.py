@@ -136,8 +136,8 @@ class HttpServerProtocol(asyncio.Protocol):
         self._drain_waiter = None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        if len(self._pending) < MAX_PIPELINED:
-            self._set_reading(True)
+        if self._task is None:
+            self._answer_pending()
 
     # --- httptools callbacks ----------------------------------------------------------------------
 
@@ -169,7 +169,7 @@ class HttpServerProtocol(asyncio.Protocol):
         # Hot path: fixed-content routes answered from precomputed bytes, no Request object, no task.
         parser = self._parser
         keep_alive = parser.should_keep_alive()
-        if self._task is None and not self._pending:
+        if self._task is None and not self._pending and not self._write_paused:
             static = self._static.get(self._url)
             if static is not None and parser.get_method() == b"GET":
                 transport = self.transport
@@ -182,7 +182,8 @@ class HttpServerProtocol(asyncio.Protocol):
                 return
         request = Request(parser.get_method(), self._url, self._headers, b"".join(self._body),
                           keep_alive=keep_alive, version=parser.get_http_version())
-        if self._task is not None or self._pending:
+        if self._task is not None or self._pending or self._write_paused:
+            # Answer in order, and not while the client is not reading what we already sent.
             self._pending.append(request)
             if len(self._pending) >= MAX_PIPELINED:
                 self._set_reading(False)
@@ -226,7 +227,7 @@ class HttpServerProtocol(asyncio.Protocol):
         self._answer_pending()
 
     def _answer_pending(self) -> None:
-        while self._pending and self._task is None and not self._closing:
+        while self._pending and self._task is None and not self._closing and not self._write_paused:
             self._handle(self._pending.popleft())
         if not self._closing and not self._write_paused and len(self._pending) < MAX_PIPELINED:
             self._set_reading(True)

@@ -66,6 +66,7 @@ MAX_DELAY_MS = 600_000
 MAX_BYTES = 2**34
 _SYNC_BYTES = 1 << 20
 _PATTERN = (b"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-\n" * 16384)  # 1 MiB
+_PATTERN_TWICE = _PATTERN * 2
 
 Route = Callable[[Request, HttpServerProtocol, str], Reply]
 
@@ -386,12 +387,15 @@ async def _send_chunked(conn: HttpServerProtocol, size: int, piece: int, keep_al
 
 async def _stream(conn: HttpServerProtocol, size: int, piece: int | None) -> None:
     # Writes in pieces with flow control, so a 16 GiB body costs one buffer of memory.
-    step = piece or len(_PATTERN)
+    # The body continues the pattern across pieces, so /bytes/N is the same however it is sent.
+    period = len(_PATTERN)
+    step = piece or period
     sent = 0
     while sent < size:
         n = min(step, size - sent)
-        data = _PATTERN[:n] if n <= len(_PATTERN) else _PATTERN * (n // len(_PATTERN) + 1)
-        conn.write(chunk(data[:n]) if piece else data[:n])
+        start = sent % period
+        data = _PATTERN_TWICE[start:start + n]
+        conn.write(chunk(data) if piece else data)
         sent += n
         await conn.drain()
         await asyncio.sleep(0)
