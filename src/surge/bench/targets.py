@@ -33,6 +33,7 @@ __all__ = [
     "CorePlan",
     "HarnessError",
     "Nginx",
+    "ServerProcess",
     "SurgeServer",
     "TimedRun",
     "limiter_note",
@@ -187,8 +188,8 @@ def _tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-class _ServerProcess:
-    """A target server in a subprocess: ``url``, ``pid``, ``cpu_seconds()``; stops on exit."""
+class ServerProcess:
+    """Base of the target servers, each a subprocess: ``url``, ``pid``, ``cpu_seconds()``; stops on exit."""
 
     name = "server"
     url: str
@@ -255,7 +256,7 @@ http {{
 """
 
 
-class Nginx(_ServerProcess):
+class Nginx(ServerProcess):
     """nginx with a temporary config: 1 worker, keep-alive, access_log off, a fixed ~100-byte body; pinned.
 
     >>> with Nginx(core=1) as target:   # doctest: +SKIP
@@ -301,7 +302,7 @@ class Nginx(_ServerProcess):
             self._tmp = None
 
 
-class SurgeServer(_ServerProcess):
+class SurgeServer(ServerProcess):
     """`surge serve` in its own process, pinned to a core; ``url`` is the base URL it printed (no slash)."""
 
     name = "surge serve"
@@ -537,7 +538,7 @@ def run_hey(url: str, *, requests: int, connections: int = 100, core: int | None
 
 
 @contextlib.contextmanager
-def server_cpu(server: _ServerProcess | None) -> Iterator[list[float | None]]:
+def server_cpu(server: ServerProcess | None) -> Iterator[list[float | None]]:
     """Measure a server's CPU over a block: the yielded list holds the seconds used once the block ends
     (None when there is no server of ours to measure)."""
     box: list[float | None] = []
