@@ -131,9 +131,6 @@ class Batcher(Generic[T, R]):
                         self._timer.cancel()
                         self._timer = None
                     break
-            else:  # already sent
-                if future.done() and not future.cancelled():
-                    future.exception()  # mark a failure as seen: nobody else will read it
             raise
 
     def _flush(self) -> None:
