@@ -1,0 +1,354 @@
+"""One HTTP/1.1 connection: an asyncio Protocol feeding an httptools (llhttp) response parser.
+
+Hot path: parser callbacks write into preallocated fields of the connection and resolve a single future when
+the response is complete; no task, no queue, no per-chunk allocation beyond the chunk itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Hashable
+from time import perf_counter
+from typing import cast
+
+import httptools
+
+from surge.errors import BodyTooLarge, ConnectError, ProtocolError, ReadTimeout, SurgeError
+
+__all__ = ["Connection"]
+
+# Streamed bodies: stop reading from the socket while this much is buffered and not yet consumed.
+_STREAM_HIGH_WATER = 256 * 1024
+
+
+class Connection(asyncio.Protocol):
+    """An HTTP/1.1 client connection; one request at a time (no pipelining).
+
+    ``send()`` writes a request head and returns a future resolved when the whole response has arrived
+    (or, when streaming, when its headers have). Response fields (``status``, ``raw_headers``,
+    ``chunks``...) are read off the connection by the client.
+    """
+
+    __slots__ = (
+        "_drain",
+        "_loop",
+        "_on_close",
+        "_paused",
+        "_read_timeout",
+        "_timer",
+        "_timer_at",
+        "buffered",
+        "chunks",
+        "closed",
+        "complete",
+        "counted",
+        "encoding",
+        "error",
+        "first_byte",
+        "headers_done",
+        "idle_since",
+        "interim",
+        "is_head",
+        "keep",
+        "keep_alive",
+        "key",
+        "last_io",
+        "max_body",
+        "num_bytes",
+        "parser",
+        "raw_headers",
+        "reason",
+        "requests",
+        "status",
+        "streaming",
+        "transport",
+        "waiter",
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, key: Hashable,
+                 on_close: Callable[[Connection], None]) -> None:
+        self._loop = loop
+        self._on_close = on_close
+        self.key = key
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.idle_since = 0.0
+        self.counted = False
+        self.closed = False
+        self.requests = 0
+        self.waiter: asyncio.Future[None] | None = None
+        self.error: SurgeError | None = None
+        self.status = 0
+        self.reason = b""
+        self.raw_headers: list[tuple[bytes, bytes]] = []
+        self.chunks: list[bytes] = []
+        self.keep = True
+        self.buffered = 0
+        self.num_bytes = 0
+        self.max_body: int | None = None
+        self.complete = False
+        self.headers_done = False
+        self.interim = False
+        self.is_head = False
+        self.streaming = False
+        self.encoding: bytes | None = None
+        self.keep_alive = False
+        self.first_byte = -1.0  # loop time of the first response byte; negative until one arrives
+        self.last_io = 0.0
+        self._read_timeout: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._paused = False
+        self._drain: asyncio.Future[None] | None = None
+
+    # -- asyncio.Protocol -------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # noqa: D102
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+
+    # Hot path: every received segment.
+    def data_received(self, data: bytes) -> None:  # noqa: D102
+        self.last_io = self._loop.time()
+        if self.first_byte < 0.0:
+            # A clock finer than uvloop's millisecond loop time: latencies are often below a millisecond.
+            self.first_byte = perf_counter()
+        if self.complete or self.waiter is None:
+            # Bytes nobody asked for: the connection's framing can no longer be trusted.
+            self.abort()
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(ProtocolError("protocol upgrade is not supported"))
+        except httptools.HttpParserError as exc:
+            if self.error is None:
+                self._fail(ProtocolError(f"malformed response: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:  # noqa: D102
+        self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+        waiter = self.waiter
+        in_flight = (waiter is not None and not waiter.done()) or (self.streaming and not self.complete)
+        if in_flight and not self.complete and self.error is None:
+            if self.headers_done and exc is None and self._body_ends_at_eof():
+                # No Content-Length and not chunked: the body is whatever came before the close.
+                self.keep_alive = False
+                self._on_message_complete_final()
+            elif self.first_byte < 0.0:
+                self._fail(ConnectError("connection closed before any response byte"))
+            else:
+                self._fail(ProtocolError("connection closed in the middle of the response"))
+        self._on_close(self)
+
+    def pause_writing(self) -> None:  # noqa: D102
+        if self._drain is None or self._drain.done():
+            self._drain = self._loop.create_future()
+
+    def resume_writing(self) -> None:  # noqa: D102
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+
+    # -- httptools callbacks ----------------------------------------------------------------------
+
+    def on_status(self, status: bytes) -> None:  # noqa: D102
+        self.reason += status
+
+    # Hot path: every response header.
+    def on_header(self, name: bytes, value: bytes) -> None:  # noqa: D102
+        self.raw_headers.append((name, value))
+        if len(name) == 16 and name.lower() == b"content-encoding":
+            self.encoding = value
+
+    def on_headers_complete(self) -> None:  # noqa: D102
+        status = self.parser.get_status_code()
+        self.status = status
+        if status < 200:
+            self.interim = True  # 100 Continue, 103 Early Hints: skip, the real response follows
+            return
+        self.headers_done = True
+        if self.is_head:
+            # llhttp cannot be told a HEAD response has no body; finish it here, use a fresh parser next.
+            self.keep_alive = self.parser.should_keep_alive()
+            self.parser = httptools.HttpResponseParser(self)
+            self._on_message_complete_final()
+            return
+        if self.streaming:
+            waiter = self.waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    # Hot path: every body segment.
+    def on_body(self, body: bytes) -> None:  # noqa: D102
+        n = self.num_bytes + len(body)
+        self.num_bytes = n
+        if self.max_body is not None and n > self.max_body:
+            if self.error is None:
+                self._fail(BodyTooLarge(f"body exceeds {self.max_body} bytes"))
+            return
+        if self.keep:
+            self.chunks.append(body)
+        if self.streaming:
+            self.buffered += len(body)
+            waiter = self.waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            if self.buffered > _STREAM_HIGH_WATER and not self._paused and self.transport is not None:
+                self._paused = True
+                self.transport.pause_reading()
+
+    def on_message_complete(self) -> None:  # noqa: D102
+        if self.interim:
+            self.interim = False
+            self.raw_headers = []
+            self.encoding = None
+            self.reason = b""
+            return
+        if self.complete:
+            return
+        self.keep_alive = self.parser.should_keep_alive()
+        self._on_message_complete_final()
+
+    def _on_message_complete_final(self) -> None:
+        self.complete = True
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- used by the client -----------------------------------------------------------------------
+
+    # Hot path: once per request.
+    def send(self, head: bytes, body: bytes | None, *, keep: bool, max_body: int | None,
+             read_timeout: float | None, is_head: bool = False, streaming: bool = False
+             ) -> asyncio.Future[None]:
+        """Write a request head; the future resolves when the response is complete (streaming: its headers)."""
+        self.status = 0
+        self.reason = b""
+        self.raw_headers = []
+        self.chunks = []
+        self.keep = keep
+        self.num_bytes = 0
+        self.max_body = max_body
+        self.complete = False
+        self.headers_done = False
+        self.encoding = None
+        self.first_byte = -1.0
+        self.error = None
+        self.is_head = is_head
+        self.streaming = streaming
+        self.requests += 1
+        fut = self._loop.create_future()
+        self.waiter = fut
+        # One write (one syscall) for head and a small body.
+        self.transport.write(head if body is None else head + body)  # type: ignore[union-attr]
+        if read_timeout is not None:
+            self._read_timeout = read_timeout
+            self._arm(self._loop.time())
+        else:
+            self._read_timeout = None
+        return fut
+
+    def write(self, data: bytes) -> None:
+        """Write request body bytes."""
+        if self.closed or self.transport is None or self.transport.is_closing():
+            raise ConnectError("connection closed while sending the request body")
+        self.transport.write(data)
+
+    async def drain(self) -> None:
+        """Wait until the transport's write buffer is below its high-water mark."""
+        drain = self._drain
+        if drain is not None and not drain.done():
+            await drain
+        if self.closed:
+            raise ConnectError("connection closed while sending the request body")
+
+    async def read_chunks(self) -> list[bytes]:
+        """Streaming: the body chunks received so far (waiting for at least one); [] once complete."""
+        if not self.chunks and not self.complete:
+            if self.error is not None:
+                raise self.error
+            if self.closed:
+                raise ProtocolError("connection closed in the middle of the response")
+            fut = self._loop.create_future()
+            self.waiter = fut
+            if self._read_timeout is not None:
+                self._arm(self._loop.time())
+            await fut
+        if self.error is not None:
+            raise self.error
+        chunks = self.chunks
+        self.chunks = []
+        self.buffered = 0
+        if self._paused and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+        return chunks
+
+    @property
+    def reusable(self) -> bool:
+        """The response is complete, the server allows keep-alive and the socket is open."""
+        return self.complete and self.keep_alive and not self.closed and self.error is None
+
+    def abort(self) -> None:
+        """Close the socket now (unread data is discarded)."""
+        if self.transport is not None and not self.closed:
+            self.transport.abort()
+        self.closed = True
+
+    def close(self) -> None:
+        """Close the socket after flushing what is written."""
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+        self.closed = True
+
+    def fail(self, exc: SurgeError) -> None:
+        """Fail the request in flight with ``exc`` and close."""
+        self._fail(exc)
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _fail(self, exc: SurgeError) -> None:
+        self.error = exc
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+            # Whoever awaits it still gets the exception; nobody awaiting it is not an error here.
+            waiter.exception()
+        self.abort()
+
+    def _body_ends_at_eof(self) -> bool:
+        for name, value in self.raw_headers:
+            lname = name.lower()
+            if lname == b"content-length":
+                return False
+            if lname == b"transfer-encoding" and b"chunked" in value.lower():
+                return False
+        return True
+
+    def _arm(self, now: float) -> None:
+        # The read timer is lazy: armed once, it re-arms itself from ``last_io`` when it fires, so a busy
+        # connection costs one timer per ``read`` seconds instead of one per request or per segment.
+        self.last_io = now
+        deadline = now + self._read_timeout  # type: ignore[operator]
+        timer = self._timer
+        if timer is None or self._timer_at > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+            self._timer_at = deadline
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        waiter = self.waiter
+        rt = self._read_timeout
+        if waiter is None or waiter.done() or rt is None or self.closed:
+            return  # nobody is waiting for bytes: disarm until the next wait
+        deadline = self.last_io + rt
+        if self._loop.time() >= deadline:
+            self._fail(ReadTimeout(f"no response byte for {rt} s"))
+        else:
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+            self._timer_at = deadline
