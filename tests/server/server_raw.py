@@ -78,7 +78,9 @@ def build_request(method: str, path: str, headers: list[tuple[str, str]] | None 
 class RawConnection:
     """One connection: send requests, read their responses in order."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 host: str = "test") -> None:
+        self.host = host
         self.reader = reader
         self.writer = writer
         self._collector = _Collector()
@@ -90,11 +92,11 @@ class RawConnection:
         reader, writer = await asyncio.open_connection(
             parts.hostname, parts.port, ssl=ssl_context,
             server_hostname=parts.hostname if ssl_context else None, limit=2**20)
-        return cls(reader, writer)
+        return cls(reader, writer, parts.netloc)
 
     def send(self, method: str, path: str, headers: list[tuple[str, str]] | None = None,
              body: bytes = b"") -> None:
-        self.writer.write(build_request(method, path, headers, body))
+        self.writer.write(build_request(method, path, headers, body, host=self.host))
 
     async def read_response(self) -> RawResponse:
         """Read one response; at EOF returns what arrived with ``complete=False``."""

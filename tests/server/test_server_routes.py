@@ -129,7 +129,7 @@ async def test_redirect_absolute_and_status() -> None:
     async with serve() as url:
         absolute = await fetch(url, "/redirect/2?absolute=1")
         temporary = await fetch(url, "/redirect/2?status=307")
-    assert absolute.header("Location") == "http://test/redirect/1?absolute=1"
+    assert absolute.header("Location") == f"{url}/redirect/1?absolute=1"
     assert temporary.status == 307 and temporary.header("Location") == "/redirect/1?status=307"
 
 
@@ -163,7 +163,7 @@ async def test_headers_multi_valued() -> None:
     headers = orjson.loads(resp.body)["headers"]
     assert headers["x-one"] == "a"
     assert headers["x-many"] == ["1", "2"]
-    assert headers["host"] == "test"
+    assert headers["host"] == url.split("//")[1]
 
 
 async def test_echo() -> None:
