@@ -112,7 +112,7 @@ def run_steps(*, urls: int = 100, delay_ms: int = 100, target: str | None = None
              if target in (None, "surge") else f"Target: {url}."]
     if "optimized" in steps:
         notes += ["OptimizedCrawler keeps the playbook's settings (max_concurrent=20, limit_per_host=5): "
-                  "against one host at most 5 requests are in flight, so it can be slower here than the gather.",
+                  "against one host at most 5 requests are in flight, so it can be slower than the gather.",
                   "The playbook's OptimizedCrawler crashes as written (it reads self.max_concurrent, never "
                   "set); that one line is fixed, nothing else."]
     notes.append(f"cores: {plan.describe()}.")
