@@ -235,12 +235,13 @@ class Stats:
         "_hdr",
         "_in_flight",
         "_lat",
+        "_lat_append",
         "_lat_max_us",
         "_lat_min_us",
         "_lat_sum_us",
         "_loop",
         "_n_done",
-        "_ok",
+        "_failed_done",
         "_s_errors",
         "_s_n",
         "_s_p50",
@@ -274,7 +275,7 @@ class Stats:
         self._bucket_end = self._start + 1.0
         self._bucket_n = 0
         self._bucket_failed = 0
-        self._ok = 0
+        self._failed_done = 0
         self._bytes = 0
         self._attempts = 0
         self._status = [0] * _STATUS_SLOTS
@@ -282,6 +283,7 @@ class Stats:
         self._errors: dict[str, int] = {}
         # Latencies (µs) of the open second; [:_flushed] are already in _hdr and _cur_counts.
         self._lat = array("q")
+        self._lat_append = self._lat.append  # the array is reused, so the bound method stays valid
         self._flushed = 0
         self._lat_sum_us = 0
         self._lat_min_us = _HDR_HIGHEST_US
@@ -316,10 +318,9 @@ class Stats:
                 self._status_other[status] = self._status_other.get(status, 0) + 1
             # Latency only for requests that got a response, as wrk does: a refused connection's
             # 0.2 ms would otherwise pull the percentiles down.
-            self._lat.append(int(outcome.elapsed_ms * 1000.0 + 0.5))
-        if outcome.ok:
-            self._ok += 1
-        else:
+            self._lat_append(int(outcome.elapsed_ms * 1000.0 + 0.5))
+        # Successes are the common case, so only failures are counted (ok = requests - failed).
+        if not outcome.ok:
             self._bucket_failed += 1
             error = outcome.error
             if error is not None:
@@ -397,9 +398,10 @@ class Stats:
         rps, p50, p99 = self._bucket_point(1.0)
         self._append_point(self._bucket_n, rps, p50, p99, self._bucket_failed)
         self._n_done += self._bucket_n
+        self._failed_done += self._bucket_failed
         self._bucket_n = 0
         self._bucket_failed = 0
-        self._lat = array("q")
+        del self._lat[:]
         self._flushed = 0
         self._cur_counts = Counter()
         index = max(int(now - self._start), self._bucket_index + 1)
@@ -424,6 +426,7 @@ class Stats:
             self._roll(now)
         self._flush()
         requests = self._n_done + self._bucket_n
+        failed = self._failed_done + self._bucket_failed
         elapsed = max(now - self._start, 0.0)
         hdr = self._hdr
         count = hdr.get_total_count()
@@ -450,8 +453,8 @@ class Stats:
             status[code] = n
         return StatsSnapshot(
             requests=requests,
-            ok=self._ok,
-            failed=requests - self._ok,
+            ok=requests - failed,
+            failed=failed,
             elapsed_s=elapsed,
             rps=requests / elapsed if elapsed > 0.0 else 0.0,
             status=dict(sorted(status.items())),
