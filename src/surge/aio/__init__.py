@@ -54,3 +54,11 @@ __all__ = [
 
 # ---- amap, queues, batching, shutdown -------------------------------------------------------------------
 # Imports for the second half of surge.aio go below this line, each followed by `__all__ += [...]`.
+from surge.aio.amap import AsyncMap as AsyncMap
+from surge.aio.amap import amap as amap
+from surge.aio.batching import Batcher as Batcher
+from surge.aio.queues import QueueStatistics as QueueStatistics
+from surge.aio.queues import WatermarkQueue as WatermarkQueue
+from surge.aio.shutdown import Shutdown as Shutdown
+
+__all__ += ["AsyncMap", "Batcher", "QueueStatistics", "Shutdown", "WatermarkQueue", "amap"]
