@@ -97,7 +97,9 @@ def test_burst_then_steady_rate() -> None:
     assert not limiter.acquire_nowait()
 
 
-@pytest.mark.parametrize("rate, burst", [(0, 1), (-1, 1), (float("inf"), 1), (float("nan"), 1), (1, 0), (1, 1.5)])
+@pytest.mark.parametrize(
+    "rate, burst", [(0, 1), (-1, 1), (float("inf"), 1), (float("nan"), 1), (1, 0), (1, 1.5)]
+)
 def test_invalid_arguments(rate: float, burst: int) -> None:
     with pytest.raises(ValueError):
         RateLimiter(rate, burst)

@@ -58,7 +58,8 @@ class AIMD:
 
     A request that completes while the limit is being used (``in_flight * 2 >= limit``) adds ``increase``;
     a drop (or an ``rtt`` over ``timeout``) multiplies the limit by ``backoff`` (and takes off at least 1).
-    Stateless apart from its settings.
+    As in TCP, one decrease per round: the requests already in flight when it shrank were sent under the
+    old limit, so their drops and successes (the next ``limit`` samples) neither shrink nor grow it again.
 
     >>> aimd = AIMD(backoff=0.5)
     >>> aimd.update(10.0, rtt=0.01, in_flight=8, dropped=False, min_limit=1, max_limit=100)
@@ -67,7 +68,7 @@ class AIMD:
     5.0
     """
 
-    __slots__ = ("backoff", "increase", "timeout")
+    __slots__ = ("_recovering", "backoff", "increase", "timeout")
 
     def __init__(self, *, increase: float = 1.0, backoff: float = 0.9, timeout: float | None = None) -> None:
         if not 0.0 < backoff < 1.0:
@@ -77,6 +78,7 @@ class AIMD:
         self.increase = increase
         self.backoff = backoff
         self.timeout = timeout
+        self._recovering = 0  # samples left that were sent under the limit before the last decrease
 
     def __repr__(self) -> str:
         return f"AIMD(increase={self.increase!r}, backoff={self.backoff!r}, timeout={self.timeout!r})"
@@ -92,8 +94,12 @@ class AIMD:
         max_limit: int,
     ) -> float:
         """Return the limit after one sample (see the class docstring)."""
+        if self._recovering > 0:
+            self._recovering -= 1
+            return _clamp(limit, min_limit, max_limit)
         if dropped or (self.timeout is not None and rtt is not None and rtt > self.timeout):
             new = min(limit - 1.0, limit * self.backoff)
+            self._recovering = max(0, in_flight - 1)
         elif in_flight * 2 >= limit:
             new = limit + self.increase
         else:
@@ -104,69 +110,75 @@ class AIMD:
 class Gradient2:
     """Latency-gradient limit in the spirit of Netflix concurrency-limits' Gradient2.
 
-    Compares a long-term RTT (exponential average over ``long_window`` samples, after a plain average over
-    the first ``warmup`` ones) with the short-term RTT (average over ``short_window`` samples, 1 = latest):
+    Samples are gathered in windows of about one round trip (``max(min_window, limit)`` samples: by then
+    every slot has turned over once). At the end of each window, the window's average RTT (short term) is
+    compared with the long-term RTT (exponential average over ``long_window`` windows, after a plain
+    average over the first ``warmup`` windows):
 
-        gradient = clamp(long / short, 0.5, 1.0)       # < 1 when requests start queueing
+        gradient = clamp(long / short, 0.5, 1.0)         # < 1 when requests start queueing
         target   = limit * gradient + queue_size(limit)  # sqrt(limit) by default: room to probe upwards
         limit    = limit * (1 - smoothing) + target * smoothing
 
-    So it grows while latency stays flat and shrinks when latency rises. Unlike the original it also
-    shrinks on a drop (multiplies by ``backoff``). When the long RTT is more than twice the short one
-    (latency recovered after a long overload) the long RTT decays faster. It does not grow while the limit
-    is not being used (fewer than half in flight). Holds only its RTT averages.
+    So it grows while latency stays flat and shrinks when latency rises. Unlike the original, a window
+    with a drop (429, 503, timeout) multiplies the limit by ``backoff`` instead. When the long RTT is more
+    than twice the short one (latency recovered after a long overload) the long RTT decays faster. It
+    does not grow while the limit is not being used (never more than half in flight in the window).
+    Updating once per window rather than per sample keeps the limit from running ahead of the latency
+    it has not measured yet.
 
     >>> g = Gradient2()
-    >>> limit = 20.0
-    >>> def step(rtt: float) -> float:
-    ...     return g.update(limit, rtt=rtt, in_flight=int(limit), dropped=False, min_limit=1, max_limit=200)
-    >>> for _ in range(50):
-    ...     limit = step(0.010)
-    >>> limit > 40
+    >>> def run(limit: float, rtt: float, windows: int) -> float:
+    ...     for _ in range(windows):
+    ...         for _ in range(int(limit)):  # one window: every slot turns over once
+    ...             limit = g.update(limit, rtt=rtt, in_flight=int(limit), dropped=False,
+    ...                              min_limit=1, max_limit=200)
+    ...     return limit
+    >>> grown = run(20.0, rtt=0.010, windows=100); grown > 100     # flat latency: grows
     True
-    >>> for _ in range(50):
-    ...     limit = step(0.050)
-    >>> limit < 40
+    >>> run(grown, rtt=0.050, windows=3) < grown                    # latency rises: shrinks
     True
     """
 
-    __slots__ = ("_long", "_long_n", "_short", "_short_n", "backoff", "long_window", "queue_size",
-                 "short_window", "smoothing", "warmup")
+    __slots__ = ("_long", "_long_n", "_short", "_win_drop", "_win_in_flight", "_win_n", "_win_sum", "backoff",
+                 "long_window", "min_window", "queue_size", "smoothing", "warmup")
 
     def __init__(
         self,
         *,
         smoothing: float = 0.2,
         long_window: int = 600,
-        short_window: int = 1,
+        min_window: int = 10,
         warmup: int = 10,
         queue_size: Callable[[float], float] = math.sqrt,
         backoff: float = 0.9,
     ) -> None:
         if not 0.0 < smoothing <= 1.0:
             raise ValueError(f"smoothing must be in (0, 1], got {smoothing!r}")
-        if long_window < 1 or short_window < 1 or warmup < 0:
-            raise ValueError("long_window and short_window must be >= 1 and warmup >= 0")
+        if long_window < 1 or min_window < 1 or warmup < 0:
+            raise ValueError("long_window and min_window must be >= 1 and warmup >= 0")
         if not 0.0 < backoff < 1.0:
             raise ValueError(f"backoff must be in (0, 1), got {backoff!r}")
         self.smoothing = smoothing
         self.long_window = long_window
-        self.short_window = short_window
+        self.min_window = min_window
         self.warmup = warmup
         self.queue_size = queue_size
         self.backoff = backoff
         self._long = 0.0
         self._long_n = 0
         self._short = 0.0
-        self._short_n = 0
+        self._win_n = 0
+        self._win_sum = 0.0
+        self._win_drop = False
+        self._win_in_flight = 0
 
     def __repr__(self) -> str:
         return (f"Gradient2(smoothing={self.smoothing!r}, long_window={self.long_window}, "
-                f"short_window={self.short_window}, backoff={self.backoff!r})")
+                f"min_window={self.min_window}, backoff={self.backoff!r})")
 
     @property
     def long_rtt(self) -> float:
-        """The long-term (baseline) RTT estimate in seconds; 0.0 before any sample.
+        """The long-term (baseline) RTT estimate in seconds; 0.0 before the first window.
 
         >>> Gradient2().long_rtt
         0.0
@@ -175,27 +187,14 @@ class Gradient2:
 
     @property
     def short_rtt(self) -> float:
-        """The short-term (current) RTT estimate in seconds; 0.0 before any sample.
+        """The last window's average RTT in seconds; 0.0 before the first window.
 
-        >>> g = Gradient2()
-        >>> _ = g.update(10.0, rtt=0.02, in_flight=10, dropped=False, min_limit=1, max_limit=100)
+        >>> g = Gradient2(min_window=1)
+        >>> _ = g.update(1.0, rtt=0.02, in_flight=1, dropped=False, min_limit=1, max_limit=100)
         >>> g.short_rtt
         0.02
         """
         return self._short
-
-    def _add(self, rtt: float) -> None:
-        # Long: plain mean while warming up (an EMA seeded by one sample would overweight it), then EMA.
-        self._long_n += 1
-        if self._long_n <= self.warmup:
-            self._long += (rtt - self._long) / self._long_n
-        else:
-            self._long += (rtt - self._long) * (2.0 / (self.long_window + 1))
-        if self._short_n < self.short_window:
-            self._short_n += 1
-            self._short += (rtt - self._short) / self._short_n
-        else:
-            self._short += (rtt - self._short) * (2.0 / (self.short_window + 1))
 
     def update(
         self,
@@ -207,20 +206,44 @@ class Gradient2:
         min_limit: int,
         max_limit: int,
     ) -> float:
-        """Return the limit after one sample (see the class docstring)."""
+        """Add one sample; at the end of a window return the new limit, otherwise the current one."""
         if dropped:
-            return _clamp(limit * self.backoff, min_limit, max_limit)
-        if rtt is None or not rtt > 0.0 or not math.isfinite(rtt):
+            self._win_drop = True
+        elif rtt is not None and rtt > 0.0 and math.isfinite(rtt):
+            self._win_sum += rtt
+        else:
+            return _clamp(limit, min_limit, max_limit)  # no information in this sample
+        self._win_n += 1
+        self._win_in_flight = max(self._win_in_flight, in_flight)
+        if self._win_n < max(self.min_window, int(limit)):
             return _clamp(limit, min_limit, max_limit)
-        self._add(rtt)
-        short, long = self._short, self._long
-        if long > 2.0 * short:
-            self._long = long = long * 0.9
-        if in_flight < limit / 2:
-            return _clamp(limit, min_limit, max_limit)
-        gradient = max(0.5, min(1.0, long / short))
+        return _clamp(self._close_window(limit), min_limit, max_limit)
+
+    def _close_window(self, limit: float) -> float:
+        measured, total, dropped, peak = self._win_n, self._win_sum, self._win_drop, self._win_in_flight
+        self._win_n = 0
+        self._win_sum = 0.0
+        self._win_drop = False
+        self._win_in_flight = 0
+        if dropped:
+            return limit * self.backoff
+        if measured <= 0 or total <= 0.0:
+            return limit
+        short = total / measured
+        self._short = short
+        # Long: plain mean while warming up (an EMA seeded by one window would overweight it), then EMA.
+        self._long_n += 1
+        if self._long_n <= self.warmup:
+            self._long += (short - self._long) / self._long_n
+        else:
+            self._long += (short - self._long) * (2.0 / (self.long_window + 1))
+        if self._long > 2.0 * short:
+            self._long *= 0.9
+        if peak < limit / 2:
+            return limit  # app-limited: the latency says nothing about a higher limit
+        gradient = max(0.5, min(1.0, self._long / short))
         target = limit * gradient + self.queue_size(limit)
-        return _clamp(limit * (1.0 - self.smoothing) + target * self.smoothing, min_limit, max_limit)
+        return limit * (1.0 - self.smoothing) + target * self.smoothing
 
 
 @dataclass(frozen=True, slots=True)
