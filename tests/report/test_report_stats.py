@@ -169,3 +169,19 @@ def test_percentiles_of_counter_uses_rank_rule() -> None:
         exact_percentile(values, 99.0),
         9,
     ]
+
+
+def test_records_the_engines_outcome_type() -> None:
+    from surge.engine.items import Outcome
+
+    stats = Stats(clock=ManualClock())
+    common = {"method": "GET", "ttfb_ms": 1.0, "content_type": "text/plain", "started_at": 0.0}
+    stats.record(
+        Outcome("u", "u", status=200, ok=True, error=None, attempts=1, elapsed_ms=2.5, bytes=7, **common)
+    )
+    stats.record(
+        Outcome("u", "u", status=None, ok=False, error="dns", attempts=2, elapsed_ms=1.0, bytes=0, **common)
+    )
+    snap = stats.snapshot()
+    assert (snap.requests, snap.ok, snap.bytes, snap.retries) == (2, 1, 7, 1)
+    assert dict(snap.errors) == {"dns": 1} and snap.latency.max == 2.5
