@@ -328,3 +328,39 @@ async def test_exit_closes_connections_and_cancels_routes() -> None:
     assert len(asyncio.all_tasks()) < before
     await idle.aclose()
     await busy.aclose()
+
+
+async def test_redirect_keeps_absolute_and_status_on_every_hop() -> None:
+    async with serve() as url:
+        resp = await fetch(url, "/redirect/2?absolute=1&status=308")
+    assert resp.status == 308
+    assert resp.header("Location") == f"{url}/redirect/1?absolute=1&status=308"
+
+
+def test_on_uvloop() -> None:
+    # The CLI runs on uvloop by default: keep-alive, pipelining, reset and cancellation there too.
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> None:
+        server = TargetServer()
+        url = await server.start()
+        conn = await RawConnection.open(url)
+        conn.writer.write(b"GET /delay/5 HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        first, second = await conn.read_response(), await conn.read_response()
+        assert orjson.loads(first.body) == {"delay_ms": 5} and second.body == ROOT_BODY
+        reset = await RawConnection.open(url)
+        reset.send("GET", "/fault/reset")
+        received = b""
+        with pytest.raises(ConnectionResetError):
+            while chunk := await reset.reader.read(65536):
+                received += chunk
+        assert b"Content-Length: 100000" in received
+        await reset.aclose()
+        conn.send("GET", "/delay/600000")
+        await conn.aclose()
+        while server.connections:
+            await asyncio.sleep(0.001)
+        await server.aclose()
+        assert len(asyncio.all_tasks()) == 1
+
+    uvloop.run(scenario())

@@ -180,6 +180,10 @@ class TargetApp:
             return route(request, conn, rest)
         except BadRequest as exc:
             return response(400, f"{exc}\n".encode(), keep_alive=request.keep_alive)
+        except Exception as exc:
+            # A bug in a route must not take the connection's parser down with it: answer 500, report it.
+            conn.loop.call_exception_handler({"message": f"surge serve: {path} failed", "exception": exc})
+            return response(500, b"internal error\n", keep_alive=False)
 
     # --- authority helpers ------------------------------------------------------------------------
 
@@ -236,11 +240,14 @@ class TargetApp:
         query = params(request)
         status = _int(query.get("status"), 302, 300, 399, "status")
         location = f"/redirect/{n - 1}"
-        if query.get("absolute") in ("1", "true", "yes"):
+        absolute = query.get("absolute") in ("1", "true", "yes")
+        if absolute:
             scheme = "https" if conn.transport and conn.transport.get_extra_info("sslcontext") else "http"
-            location = f"{scheme}://{self._authority(request)}{location}?absolute=1"
-        elif "status" in query:
-            location += f"?status={status}"
+            location = f"{scheme}://{self._authority(request)}{location}"
+        # Every hop keeps the options, so the whole chain has the same shape.
+        keep = ["absolute=1"] * absolute + [f"status={status}"] * ("status" in query)
+        if keep:
+            location += "?" + "&".join(keep)
         return response(status, b"redirect\n", headers=[("Location", location)],
                         keep_alive=request.keep_alive)
 
