@@ -1,6 +1,7 @@
 """The endpoints of ``surge serve``: an httpbin-like set, a synthetic website and misbehaving endpoints.
 
-Every endpoint answers GET (``/echo`` any method); HEAD gets the head of the GET answer.
+Every endpoint answers GET (``/echo`` any method); HEAD gets the head of the GET answer, except on
+routes that stream or wait (``/delay``, ``/bytes`` over 1 MiB or chunked, faults), which answer it like GET.
 
 ``/``                          about 100 bytes of text; precomputed, the hot path of load tests
 ``/bytes/{n}``                 ``n`` bytes of text; ``?chunked=1`` sends them chunked (``&chunk=`` bytes)
