@@ -43,6 +43,9 @@ def _register() -> None:
     from surge.cli.bench import bench
 
     cli.add_command(bench)
+    from surge.cli.demo import demo
+
+    cli.add_command(demo)
 
 
 _register()
