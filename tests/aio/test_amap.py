@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import doctest
+import importlib
 import itertools
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-import surge.aio.amap as amap_module
 from surge.aio.amap import AsyncMap, amap
+
+# surge.aio's ``amap`` attribute is the function, so reach the module through the import system.
+amap_module = importlib.import_module("surge.aio.amap")
 
 
 def test_docstring_examples_run() -> None:
@@ -324,3 +327,42 @@ def test_bad_arguments(kw: dict[str, object], message: str) -> None:
 
 def test_returns_async_map() -> None:
     assert isinstance(amap(ident, [], concurrency=1), AsyncMap)
+
+
+@pytest.mark.looptime
+async def test_aclose_while_workers_wait_on_rate_and_source() -> None:
+    """Workers parked in each await (rate limiter, async source's lock and __anext__, fn) all go."""
+    closed: list[str] = []
+
+    async def slow_source() -> AsyncIterator[float]:
+        try:
+            while True:
+                await asyncio.sleep(5)
+                yield 100.0
+        finally:
+            closed.append("source")
+
+    source = slow_source()
+    results = amap(sleepy, source, concurrency=4, rate=1)
+    first = asyncio.ensure_future(anext(results))
+    await asyncio.sleep(7)  # one worker in fn, one in __anext__, others waiting for the lock or rate
+    assert not first.done()
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert other_tasks() == set()
+    await source.aclose()
+    assert closed == ["source"]
+
+
+@pytest.mark.looptime
+async def test_cancel_ordered_consumer_waiting_for_head() -> None:
+    async def fn(x: int) -> int:
+        await asyncio.sleep(100 if x == 0 else 0)
+        return x
+
+    results = amap(fn, range(10), concurrency=3, ordered=True)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(1):
+            await anext(results)
+    assert other_tasks() == set()
