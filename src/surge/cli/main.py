@@ -5,6 +5,7 @@ User errors (bad flags, URLs, files) end as one line on stderr and exit 2; never
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -12,9 +13,38 @@ import click
 from surge import __version__
 from surge.errors import ConfigError
 
+# Subcommands are imported only when invoked, so `surge serve` does not pay for the bench peers' imports.
+COMMANDS: dict[str, str] = {
+    "serve": "surge.cli.serve:serve",
+    "fetch": "surge.cli.fetch:fetch",
+    "bench": "surge.cli.bench:bench",
+    "demo": "surge.cli.demo:demo",
+}
+
 
 class SurgeGroup(click.Group):
-    """Turns the errors a user can cause into one line and a non-zero exit."""
+    """Loads subcommands lazily and turns the errors a user can cause into one line and a non-zero exit."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | {n for n in COMMANDS if self._load(n) is not None})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or self._load(cmd_name)
+
+    @staticmethod
+    def _load(name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:  # the subcommand is not part of this build
+                return None
+            raise
+        command: click.Command = getattr(module, attr)
+        return command
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -35,22 +65,20 @@ def cli() -> None:
     """surge: massive network I/O from Python, with exactly one outcome per request."""
 
 
-def _register() -> None:
-    # One line per subcommand module.
-    from surge.cli.serve import serve
-
-    cli.add_command(serve)
-    from surge.cli.bench import bench
-
-    cli.add_command(bench)
-    from surge.cli.demo import demo
-
-    cli.add_command(demo)
-
-
-_register()
-
-
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="surge")
+    """Console-script entry point: usage errors are one line on stderr and exit 2, not click's usage block."""
+    try:
+        cli.main(prog_name="surge", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.format_message(), err=True)
+        sys.exit(2)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx is not None else "surge"
+        click.echo(f"surge: error: {exc.format_message()} (see '{command} --help')", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"surge: error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("surge: aborted", err=True)
+        sys.exit(130)
