@@ -101,3 +101,19 @@ def test_run_raises_the_limit_and_reports_it(restore_nofile: tuple[int, int]) ->
     assert last_fd_limit() == (low, hard)
     resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
     assert run(current(), loop="asyncio", raise_fds=False) == low
+
+
+@pytest.mark.parametrize("module", ["loops", "ratelimit", "concurrency", "retry"])
+def test_every_public_name_has_a_runnable_example(module: str) -> None:
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"surge.aio.{module}")
+    assert mod.__doc__
+    for name in mod.__all__:
+        obj = getattr(mod, name)
+        if isinstance(obj, tuple):
+            continue  # constants
+        assert obj.__doc__ and ">>>" in obj.__doc__, f"{module}.{name} has no example"
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
