@@ -18,14 +18,17 @@ class Lease:
 
     ``attempt`` is 0 on the first lease; a durable queue that re-leases an item after a crash counts up.
     The engine holds a lease while it retries; the queue never hands the item to anyone else meanwhile.
+    ``tries`` and ``started_at`` are the engine's: requests made in this run, Unix time of the first.
     """
 
-    __slots__ = ("attempt", "id", "item")
+    __slots__ = ("attempt", "id", "item", "started_at", "tries")
 
     def __init__(self, item: WorkItem, id: int, attempt: int = 0) -> None:
         self.item = item
         self.id = id
         self.attempt = attempt
+        self.tries = 0
+        self.started_at = 0.0
 
     def __repr__(self) -> str:
         return f"Lease(id={self.id}, attempt={self.attempt}, url={self.item.url!r})"

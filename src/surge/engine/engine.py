@@ -1,0 +1,495 @@
+"""The engine: N worker coroutines that lease work, apply the host policy, request, retry, pass on outcomes.
+
+No task per request: workers loop. Leases come in batches (a feeder task) and outcomes leave in batches
+(a committer task that acks them), so the per-request path is a few attribute updates and one HTTP request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from time import perf_counter
+from typing import Any, Protocol
+
+from surge.aio import AIMD, Backoff, ConcurrencyLimit, RateLimiter, RetryPolicy, parse_retry_after
+from surge.engine.hostpolicy import DROP_STATUSES, HostPolicy, HostState
+from surge.engine.items import Outcome, encode_body
+from surge.engine.workqueue import Lease, WorkQueue
+from surge.errors import ERROR_KINDS, ConfigError, PoolClosed, RequestError
+
+__all__ = [
+    "DEFAULT_RETRY_KINDS",
+    "DEFAULT_RETRY_STATUSES",
+    "Engine",
+    "EngineOptions",
+    "EngineResult",
+    "RetryRules",
+    "Sender",
+]
+
+DEFAULT_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+DEFAULT_RETRY_KINDS = frozenset({"timeout_connect", "timeout_read", "timeout_total", "connect"})
+
+_DROP = DROP_STATUSES
+Commit = Callable[[list[tuple[Lease, Outcome]]], Awaitable[None]]
+
+
+class Sender(Protocol):
+    """What the engine needs from an HTTP client: ``surge.http.Client.request``'s shape."""
+
+    async def request(self, method: str, url: str, *, headers: Any = None, content: bytes | None = None,
+                      keep_body: bool = True) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRules:
+    """Which results are retried: response statuses and outcome error classes.
+
+    >>> RetryRules.parse("429,503,timeout_read").statuses
+    frozenset({429, 503})
+    """
+
+    statuses: frozenset[int] = DEFAULT_RETRY_STATUSES
+    kinds: frozenset[str] = DEFAULT_RETRY_KINDS
+
+    @classmethod
+    def parse(cls, spec: str) -> RetryRules:
+        """From ``--retry-on``: a comma list of statuses (``503``, ``5xx``) and error classes; ``none``."""
+        statuses: set[int] = set()
+        kinds: set[str] = set()
+        for raw in spec.split(","):
+            part = raw.strip().lower()
+            if not part or part == "none":
+                continue
+            if part == "default":
+                statuses |= DEFAULT_RETRY_STATUSES
+                kinds |= DEFAULT_RETRY_KINDS
+            elif part.isdigit() and 100 <= int(part) <= 599:
+                statuses.add(int(part))
+            elif len(part) == 3 and part[0] in "12345" and part[1:] == "xx":
+                base = int(part[0]) * 100
+                statuses.update(range(base, base + 100))
+            elif part == "timeout":
+                kinds.update(k for k in ERROR_KINDS if k.startswith("timeout"))
+            elif part in ERROR_KINDS and part != "cancelled":
+                kinds.add(part)
+            else:
+                raise ConfigError(f"--retry-on: unknown status or error class {raw.strip()!r} "
+                                  f"(use e.g. 429,5xx,connect,timeout)")
+        return cls(frozenset(statuses), frozenset(kinds))
+
+
+@dataclass(slots=True)
+class EngineOptions:
+    """How the engine runs. ``concurrency`` workers when fixed; with ``adaptive`` the number of requests in
+    flight follows an AIMD limit between 1 and ``max_concurrency``, starting at ``concurrency``.
+    ``rate`` caps requests per second overall. ``record_cancelled``: requests cut off by a forced stop get a
+    ``cancelled`` outcome (a run without resume state); otherwise they stay un-acked, to be fetched again.
+    """
+
+    concurrency: int = 50
+    adaptive: bool = False
+    max_concurrency: int = 512
+    rate: float | None = None
+    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=3, backoff=Backoff(0.2, 10.0)))
+    retry_rules: RetryRules = field(default_factory=RetryRules)
+    save_body: bool = False
+    save_headers: bool = False
+    duration: float | None = None
+    record_cancelled: bool = True
+    flush_size: int = 1024
+    flush_interval: float = 0.2
+    lease_size: int = 0  # 0: from concurrency
+
+
+@dataclass(slots=True)
+class EngineResult:
+    """How a run ended: outcomes committed, whether it was stopped early, leases left un-acked."""
+
+    done: int = 0
+    stopped: bool = False
+    forced: bool = False
+    not_started: int = 0
+    exhausted: bool = False
+
+
+class Engine:
+    """Runs requests from ``queue`` through ``client`` under ``policy`` and passes outcomes to ``commit``.
+
+    ``commit(batch)`` receives ``(lease, outcome)`` pairs in batches and must ack them on the queue (the
+    Fetcher also writes them to a sink there); the engine calls it from one task, one batch at a time.
+
+    Stopping: when ``stop`` is set (first Ctrl-C, ``duration`` elapsed) workers finish the request they
+    are making, take no more, and :meth:`run` returns after the last commit. Cancelling :meth:`run` (second
+    Ctrl-C, drain deadline) cuts the requests in flight; with ``record_cancelled`` they are committed as
+    ``cancelled``, else left un-acked; then the last commit runs and CancelledError propagates.
+    """
+
+    def __init__(self, queue: WorkQueue, client: Sender, commit: Commit, *, policy: HostPolicy | None = None,
+                 options: EngineOptions | None = None, stats: Any = None) -> None:
+        self.queue = queue
+        self.client = client
+        self.policy = policy if policy is not None else HostPolicy()
+        self.options = opts = options if options is not None else EngineOptions()
+        self.stats = stats
+        self._commit = commit
+        n = opts.max_concurrency if opts.adaptive else opts.concurrency
+        if n < 1:
+            raise ConfigError("concurrency must be at least 1")
+        self.workers = n
+        self.limit: ConcurrencyLimit | None = None
+        if opts.adaptive:
+            self.limit = ConcurrencyLimit(min(max(opts.concurrency, 1), n), algorithm=AIMD(backoff=0.8),
+                                          min_limit=1, max_limit=n)
+        self.rate = RateLimiter(opts.rate, max(1, int(opts.rate / 10))) if opts.rate else None
+        self._lease_size = opts.lease_size or min(max(64, 2 * n), 1000)
+        self._low = max(self._lease_size, 2 * n)
+        self._high = self._low + 2 * self._lease_size
+        self._done: list[tuple[Lease, Outcome]] = []
+        self._idle: deque[asyncio.Future[None]] = deque()
+        self._parked: deque[asyncio.Future[None]] = deque()
+        self._need = asyncio.Event()
+        self._flush = asyncio.Event()
+        self._flushed: asyncio.Future[None] | None = None
+        self._stop = asyncio.Event()
+        self._exhausted = False
+        self._finished = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._feed_error: BaseException | None = None
+        self._commit_error: BaseException | None = None
+        self._committed = 0
+        self._max_pending = max(opts.flush_size * 8, 4 * n)
+
+    # -- public -----------------------------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being made now."""
+        return self.policy.in_flight
+
+    @property
+    def concurrency(self) -> int:
+        """The concurrency limit now in force."""
+        return self.limit.limit if self.limit is not None else self.workers
+
+    def stop(self) -> None:
+        """Stop taking work; requests in flight finish (what the first Ctrl-C does)."""
+        self._stop.set()
+        self._wake_all()
+
+    async def run(self, stop: asyncio.Event | None = None) -> EngineResult:
+        """Run until the input is done, ``stop`` is set, or ``duration`` passes; see the class docstring."""
+        loop = asyncio.get_running_loop()
+        result = EngineResult()
+        watchers: list[asyncio.Task[Any]] = []
+        if stop is not None:
+            watchers.append(loop.create_task(self._watch(stop)))
+        deadline = None
+        if self.options.duration is not None:
+            deadline = loop.call_later(self.options.duration, self.stop)
+        feeder = loop.create_task(self._feed())
+        committer = loop.create_task(self._commit_loop())
+        workers = [loop.create_task(self._worker()) for _ in range(self.workers)]
+        self._need.set()
+        try:
+            await asyncio.gather(*workers)
+        except asyncio.CancelledError:
+            result.forced = True
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
+        finally:
+            if deadline is not None:
+                deadline.cancel()
+            if self._timer is not None:
+                self._timer.cancel()
+            for t in watchers:
+                t.cancel()
+            feeder.cancel()
+            await asyncio.gather(feeder, *watchers, return_exceptions=True)
+            self._finished = True
+            self._flush.set()
+            # The last commit must happen even while the run is being cancelled: it is what makes work done.
+            await asyncio.shield(committer)
+            result.done = self._committed
+            result.stopped = self._stop.is_set()
+            result.exhausted = self._exhausted and self.policy.queued == 0
+            result.not_started = len(self.policy.drain())
+        if self._commit_error is not None:
+            raise self._commit_error
+        if self._feed_error is not None:
+            raise self._feed_error
+        return result
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self.stop()
+
+    # -- feeding ----------------------------------------------------------------------------------------
+
+    async def _feed(self) -> None:
+        # One task keeps the host policy stocked between a low and a high watermark: bounded read-ahead.
+        policy = self.policy
+        loop = asyncio.get_running_loop()
+        try:
+            while not self._stop.is_set():
+                await self._need.wait()
+                self._need.clear()
+                while policy.queued < self._high and not self._stop.is_set():
+                    leases = await self.queue.lease(self._lease_size)
+                    if not leases:
+                        self._exhausted = True
+                        self._wake_all()
+                        return
+                    woke = policy.push_many(leases, loop.time())
+                    self._wake(max(woke, min(len(leases), len(self._idle))))
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            # Bad input (a malformed line, an unreadable file): stop taking work, finish what is in flight,
+            # commit, then report it. Work already done is never lost to an input error.
+            self._feed_error = exc
+            self._exhausted = True
+            self.stop()
+
+    # -- waking -----------------------------------------------------------------------------------------
+
+    def _wake(self, n: int) -> None:
+        idle = self._idle
+        while n > 0 and idle:
+            fut = idle.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                n -= 1
+
+    def _wake_all(self) -> None:
+        self._wake(len(self._idle))
+        for fut in self._parked:
+            if not fut.done():
+                fut.set_result(None)
+        self._parked.clear()
+
+    def _arm_timer(self) -> None:
+        t = self.policy.next_wake()
+        if t is None:
+            return
+        if self._timer is not None:
+            if self._timer_at <= t:
+                return
+            self._timer.cancel()
+        self._timer_at = t
+        self._timer = asyncio.get_running_loop().call_at(t, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._wake(len(self._idle))
+        self._arm_timer()
+
+    async def _wait(self, queue: deque[asyncio.Future[None]]) -> None:
+        fut = asyncio.get_running_loop().create_future()
+        queue.append(fut)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            with contextlib.suppress(ValueError):
+                queue.remove(fut)
+            raise
+
+    # -- committing -------------------------------------------------------------------------------------
+
+    def _emit(self, lease: Lease, outcome: Outcome) -> None:
+        # Hot path: one append; the committer takes whole batches.
+        if self.stats is not None:
+            self.stats.record(outcome)
+        done = self._done
+        done.append((lease, outcome))
+        if len(done) >= self.options.flush_size:
+            self._flush.set()
+
+    async def _commit_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.options.flush_interval
+        while True:
+            if not self._done and not self._finished:
+                handle = loop.call_later(interval, self._flush.set)
+                await self._flush.wait()
+                handle.cancel()
+            self._flush.clear()
+            batch, self._done = self._done, []
+            if batch:
+                try:
+                    await self._commit(batch)
+                except asyncio.CancelledError:
+                    raise
+                except BaseException as exc:
+                    # Cannot write (disk full, output gone): stop; what was not committed stays un-acked.
+                    self._commit_error = exc
+                    self._finished = True
+                    self.stop()
+                    waiter, self._flushed = self._flushed, None
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(None)
+                    return
+                self._committed += len(batch)
+            if self.stats is not None:
+                self.stats.set_concurrency(self.concurrency)
+            waiter, self._flushed = self._flushed, None
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            if self._finished and not self._done:
+                return
+
+    async def _backpressure(self) -> None:
+        # The committer fell behind (a slow disk, a slow consumer): wait for it rather than pile up outcomes.
+        while len(self._done) >= self._max_pending and not self._finished:
+            if self._flushed is None:
+                self._flushed = asyncio.get_running_loop().create_future()
+            self._flush.set()
+            await asyncio.shield(self._flushed)
+
+    # -- the workers ------------------------------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time
+        policy = self.policy
+        take = policy.take
+        release = policy.release
+        request = self.client.request
+        opts = self.options
+        keep_body = opts.save_body
+        save_headers = opts.save_headers
+        retry = opts.retry
+        retry_statuses = opts.retry_rules.statuses
+        retry_kinds = opts.retry_rules.kinds
+        limit = self.limit
+        rate = self.rate
+        stopping = self._stop.is_set
+        emit = self._emit
+        wall = time.time
+        while True:
+            if stopping():
+                return
+            if limit is not None and limit.in_flight >= limit.limit:
+                await self._wait(self._parked)
+                continue
+            if rate is not None and not rate.acquire_nowait():
+                await rate.acquire()
+            got = take(now())
+            if got is None:
+                if self._exhausted and policy.queued == 0 and policy.in_flight == 0:
+                    self._wake_all()
+                    return
+                if not self._exhausted:
+                    self._need.set()
+                self._arm_timer()
+                await self._wait(self._idle)
+                continue
+            if policy.queued < self._low and not self._exhausted:
+                self._need.set()
+            if len(self._done) >= self._max_pending:
+                await self._backpressure()
+            host, lease = got
+            item = lease.item
+            if host.tripped is not None:
+                # Circuit open: the host only fails; record the failure without a request.
+                emit(lease, Outcome(item.url, item.url, item.method, None, False, host.tripped, lease.tries,
+                                    0.0, None, 0, None, lease.started_at or wall(), item.key))
+                continue
+            if limit is not None:
+                limit.acquire_nowait()
+            if lease.tries == 0:
+                lease.started_at = wall()
+            lease.tries += 1
+            t0 = perf_counter()
+            status: int | None = None
+            error: str | None = None
+            resp: Any = None
+            try:
+                resp = await request(item.method, item.url, headers=item.headers or None, content=item.body,
+                                     keep_body=keep_body)
+                status = resp.status
+            except RequestError as exc:
+                error = exc.kind
+            except asyncio.CancelledError:
+                self._cancelled(host, lease, perf_counter() - t0)
+                raise
+            except PoolClosed:
+                error = "cancelled"
+            except OSError:
+                error = "connect"
+            except Exception:
+                error = "protocol"  # a response surge could not make sense of; never a crashed run
+            elapsed = perf_counter() - t0
+            t = now()
+            retry_after: float | None = None
+            if status in _DROP:
+                retry_after = parse_retry_after(resp.headers.get("retry-after"))
+            if release(host, t, rtt=elapsed, status=status, error=error, retry_after=retry_after) \
+                    and self._idle:
+                self._wake(1)  # the host has room again and someone is waiting for work
+            if limit is not None:
+                limit.release(rtt=elapsed, dropped=status in _DROP
+                              or (error is not None and error.startswith("timeout")))
+                if self._parked and limit.in_flight < limit.limit:
+                    self._wake_parked()
+            if status in retry_statuses if error is None else error in retry_kinds:
+                delay = retry.next_delay(lease.tries, None, retry_after, elapsed=wall() - lease.started_at)
+                if delay is not None:
+                    if not stopping():
+                        policy.push(lease, t + delay, t)  # rescheduled, not slept on: the slot moves on
+                        if self._idle:
+                            self._arm_timer()
+                            if delay <= 0:
+                                self._wake(1)
+                        continue
+                    if not opts.record_cancelled:
+                        continue  # stopping with resume state: left un-acked, the next run retries it
+            if error is None:
+                headers = resp.headers
+                outcome = Outcome(item.url, resp.url, item.method, status, resp.status < 400, None,
+                                  lease.tries, round(elapsed * 1000.0, 3), round(resp.ttfb * 1000.0, 3),
+                                  resp.num_bytes, headers.get("content-type"), lease.started_at, item.key)
+                if save_headers:
+                    outcome.headers = headers.items()
+                if keep_body:
+                    outcome.body, outcome.body_encoding = encode_body(resp.content)
+            else:
+                outcome = Outcome(item.url, item.url, item.method, None, False, error, lease.tries,
+                                  round(elapsed * 1000.0, 3), None, 0, None, lease.started_at, item.key)
+            if item.depth:
+                outcome.depth = item.depth
+                outcome.parent = item.parent
+            emit(lease, outcome)
+
+    def _wake_parked(self) -> None:
+        limit = self.limit
+        assert limit is not None
+        room = limit.limit - limit.in_flight
+        parked = self._parked
+        while room > 0 and parked:
+            fut = parked.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                room -= 1
+
+    def _cancelled(self, host: HostState, lease: Lease, elapsed: float) -> None:
+        # A forced stop cut this request off. Without resume state it still gets its one outcome.
+        self.policy.release(host, asyncio.get_running_loop().time())
+        if self.limit is not None:
+            self.limit.release()
+        if self.options.record_cancelled:
+            item = lease.item
+            self._emit(lease, Outcome(item.url, item.url, item.method, None, False, "cancelled", lease.tries,
+                                      round(elapsed * 1000.0, 3), None, 0, None, lease.started_at, item.key))
+
+    def pending_leases(self) -> Iterable[Lease]:
+        """Leases taken from the queue and not yet requested (for diagnostics)."""
+        for h in self.policy.hosts.values():
+            yield from h.queue

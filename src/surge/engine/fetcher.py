@@ -1,0 +1,329 @@
+"""``Fetcher`` and ``surge.fetch()``: the engine over a queue filled from input, writing to a sink.
+
+This is where exactly-once lives: with resume state, outcomes are committed to the state database first and
+the output file is derived from them, cut back to the last recorded position on resume and re-exported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from surge.aio import Backoff, RetryPolicy
+from surge.engine.engine import Engine, EngineOptions, EngineResult, RetryRules
+from surge.engine.hostpolicy import HostPolicy
+from surge.engine.input import InputSource, IterSource, RequestDefaults
+from surge.engine.items import Outcome, WorkItem
+from surge.engine.memqueue import MemoryQueue
+from surge.engine.sqlitequeue import SQLiteQueue
+from surge.engine.workqueue import Lease
+from surge.errors import ConfigError
+from surge.sinks.base import Sink, open_sink
+
+__all__ = ["FetchResult", "Fetcher", "fetch"]
+
+Source = InputSource | Iterable[str | WorkItem] | AsyncIterable[str | WorkItem]
+
+
+@dataclass(slots=True)
+class FetchResult:
+    """How a :meth:`Fetcher.run` ended.
+
+    ``done``: outcomes committed in this run; ``stopped``: ended early (stop requested or ``duration``);
+    ``forced``: requests in flight were cut off; ``complete``: every input item has its outcome (with
+    resume state: across runs); ``remaining``: items known and not done (resume state only);
+    ``resumed``: the run continued an earlier one; ``reexported``: outcomes re-written to the output.
+    """
+
+    done: int = 0
+    stopped: bool = False
+    forced: bool = False
+    complete: bool = False
+    remaining: int = 0
+    not_started: int = 0
+    resumed: bool = False
+    reexported: int = 0
+
+
+class Fetcher:
+    """Fetch many URLs (or one URL many times) with exactly one Outcome per request.
+
+    Concurrency is ``concurrency`` workers, or ``"auto"``: an adaptive limit (AIMD) up to
+    ``max_concurrency`` that shrinks on 429/503/timeouts. ``per_host`` caps connections per host,
+    ``rate``/``host_rate`` cap requests per second overall/per host. ``retries`` extra tries for results
+    matching ``retry_on`` (default 429, 500, 502, 503, 504 and connect/timeout errors; Retry-After honoured).
+    ``timeout`` is the total per request; ``connect_timeout``/``read_timeout`` the phases.
+    ``output`` is a path (format by extension) or a :class:`~surge.sinks.Sink`; ``state`` a directory that
+    makes the run durable and resumable (rerun with the same arguments to resume).
+
+    Example::
+
+        fetcher = Fetcher(concurrency=100, output="out.jsonl")
+        result = await fetcher.run(["http://127.0.0.1:8080/a", "http://127.0.0.1:8080/b"])
+
+        async for outcome in Fetcher(concurrency=10).stream(urls):
+            print(outcome.status, outcome.url)
+    """
+
+    def __init__(
+        self,
+        *,
+        concurrency: int | Literal["auto"] = "auto",
+        max_concurrency: int = 512,
+        per_host: int | None = None,
+        rate: float | None = None,
+        host_rate: float | None = None,
+        method: str = "GET",
+        headers: Sequence[tuple[str, str]] = (),
+        body: bytes | None = None,
+        timeout: float | None = None,
+        connect_timeout: float | None = 10.0,
+        read_timeout: float | None = 30.0,
+        retries: int = 2,
+        retry_on: str | RetryRules | None = None,
+        backoff: Backoff | None = None,
+        max_redirects: int = 10,
+        max_body: int | None = 64 * 2**20,
+        save_body: bool = False,
+        save_headers: bool = False,
+        verify: bool | str = True,
+        output: str | Sink | None = None,
+        state: str | os.PathLike[str] | None = None,
+        fingerprint: str = "",
+        describe: str = "",
+        duration: float | None = None,
+        breaker_threshold: int = 20,
+        breaker_cooldown: float = 30.0,
+        client: Any = None,
+        stats: Any = None,
+    ) -> None:
+        if concurrency != "auto" and (not isinstance(concurrency, int) or concurrency < 1):
+            raise ConfigError(f"concurrency must be a positive integer or 'auto', got {concurrency!r}")
+        if retries < 0:
+            raise ConfigError("retries must be >= 0")
+        for name, value in (("rate", rate), ("host_rate", host_rate), ("timeout", timeout),
+                            ("duration", duration)):
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name} must be positive, got {value}")
+        if per_host is not None and per_host < 1:
+            raise ConfigError(f"per-host must be >= 1, got {per_host}")
+        adaptive = concurrency == "auto"
+        self.defaults = RequestDefaults(method, headers, body)
+        self.options = EngineOptions(
+            concurrency=32 if adaptive else int(concurrency),
+            adaptive=adaptive,
+            max_concurrency=max_concurrency,
+            rate=rate,
+            retry=RetryPolicy(attempts=retries + 1, backoff=backoff or Backoff(0.2, 10.0)),
+            retry_rules=retry_on if isinstance(retry_on, RetryRules)
+            else RetryRules.parse(retry_on) if retry_on is not None else RetryRules(),
+            save_body=save_body,
+            save_headers=save_headers,
+            duration=duration,
+            record_cancelled=state is None,
+        )
+        self.per_host = per_host
+        self.host_rate = host_rate
+        self.breaker_threshold = breaker_threshold
+        self.breaker_cooldown = breaker_cooldown
+        self.timeout = (connect_timeout, read_timeout, timeout)
+        self.max_redirects = max_redirects
+        self.max_body = max_body
+        self.verify = verify
+        self.output = output
+        self.state = state
+        self.fingerprint = fingerprint
+        self.describe = describe
+        self._client = client
+        self.stats = stats
+        self.engine: Engine | None = None
+        self.last_result: FetchResult | None = None
+        self._io: ThreadPoolExecutor | None = None
+
+    # -- wiring -----------------------------------------------------------------------------------------
+
+    def _source(self, source: Source) -> InputSource:
+        if hasattr(source, "checkpoint") and hasattr(source, "read"):
+            return source  # type: ignore[return-value]
+        return IterSource(source, self.defaults)
+
+    def _make_client(self) -> Any:
+        from surge.http import Client, Limits, Timeout  # noqa: PLC0415 - the engine works with any Sender
+
+        connect, read, total = self.timeout
+        workers = self.options.max_concurrency if self.options.adaptive else self.options.concurrency
+        per_host = self.per_host or workers
+        return Client(timeout=Timeout(connect=connect, read=read, total=total),
+                      limits=Limits(total=max(workers, per_host), per_host=per_host),
+                      max_redirects=self.max_redirects, max_body=self.max_body, verify=self.verify)
+
+    def _sink(self) -> Sink | None:
+        if self.output is None or not isinstance(self.output, str):
+            return self.output
+        extra: list[str] = []
+        if self.options.save_headers:
+            extra.append("headers")
+        if self.options.save_body:
+            extra += ["body", "body_encoding"]
+        return open_sink(self.output, extra_fields=extra)
+
+    async def _in_thread(self, fn: Any, *args: Any) -> Any:
+        # Sinks run on one thread of their own: the loop never waits on the disk, and writes stay ordered.
+        return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
+
+    # -- running ----------------------------------------------------------------------------------------
+
+    async def run(self, source: Source, *, stop: asyncio.Event | None = None) -> FetchResult:
+        """Fetch everything from ``source`` (URLs, WorkItems, or an InputSource); outcomes go to ``output``.
+
+        Returns when the input is done, ``stop`` is set (requests in flight finish first) or ``duration``
+        passes. Cancelling it cuts off requests in flight (see :class:`~surge.engine.engine.Engine`).
+        """
+        return await self._run(self._source(source), stop, None)
+
+    async def stream(self, source: Source, *, stop: asyncio.Event | None = None) -> AsyncIterator[Outcome]:
+        """Like :meth:`run`, yielding each Outcome once it is committed (in batches, at most ~0.2 s late).
+
+        The run pauses when the consumer falls behind. Leaving the loop early cancels the run.
+        """
+        out: asyncio.Queue[list[Outcome] | None] = asyncio.Queue(maxsize=4)
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._run(self._source(source), stop, out))
+        try:
+            while not (task.done() and out.empty()):
+                getter = loop.create_task(out.get())
+                await asyncio.wait([getter, task], return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    getter.cancel()  # the run ended; the loop condition drains what is left
+                    continue
+                batch = getter.result()
+                if batch is None:
+                    break
+                for o in batch:
+                    yield o
+            await task
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    async def _run(self, source: InputSource, stop: asyncio.Event | None,
+                   out: asyncio.Queue[list[Outcome] | None] | None) -> FetchResult:
+        result = FetchResult()
+        self.last_result = None
+        self._io = io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="surge-sink")
+        sink = self._sink()
+        squeue: SQLiteQueue | None = None
+        client = self._client
+        own_client = client is None
+        try:
+            if self.state is not None:
+                squeue = SQLiteQueue(self.state, source, fingerprint=self.fingerprint, describe=self.describe)
+                await squeue.open()
+                result.resumed = squeue.resumed
+                queue: Any = squeue
+            else:
+                queue = MemoryQueue(source)
+            if sink is not None:
+                if squeue is not None:
+                    result.reexported = await self._resume_output(squeue, sink)
+                else:
+                    await self._in_thread(sink.open, None)
+            if own_client:
+                client = self._make_client()
+            if self.stats is not None and source.total is not None:
+                done_before = (await squeue.counts())[1] if squeue is not None else 0
+                self.stats.set_total(source.total - done_before)
+
+            async def commit(batch: list[tuple[Lease, Outcome]]) -> None:
+                outcomes = [o for _, o in batch]
+                if squeue is not None:
+                    # Durable first: the outcome rows commit (the items are done), then the output follows.
+                    await squeue.ack(batch)
+                    if sink is not None:
+                        pos = await self._in_thread(_write_flush, sink, outcomes)
+                        squeue.note_exported(squeue.last_seq, pos)
+                else:
+                    if sink is not None:
+                        await self._in_thread(_write_flush, sink, outcomes)
+                    await queue.ack(batch)
+                if out is not None:
+                    await out.put(outcomes)
+
+            policy = HostPolicy(per_host=self.per_host, adaptive=self.options.adaptive,
+                                host_rate=self.host_rate, breaker_threshold=self.breaker_threshold,
+                                breaker_cooldown=self.breaker_cooldown)
+            self.engine = engine = Engine(queue, client, commit, policy=policy, options=self.options,
+                                          stats=self.stats)
+            er: EngineResult | None = None
+            try:
+                er = await engine.run(stop)
+            finally:
+                if er is None:
+                    result.forced = True
+                    result.done = engine._committed
+                if self.stats is not None and own_client and hasattr(client, "statistics"):
+                    cs = client.statistics()
+                    self.stats.connections(cs.opened, cs.reused, cs.closed)
+            result.done = er.done
+            result.stopped = er.stopped
+            result.not_started = er.not_started
+            if squeue is not None:
+                result.remaining = await squeue.pending()
+                result.complete = squeue.exhausted and result.remaining == 0
+            else:
+                result.complete = er.exhausted and not er.stopped
+            return result
+        finally:
+            if own_client and client is not None:
+                await asyncio.shield(client.aclose())
+            if sink is not None:
+                await asyncio.shield(self._in_thread(sink.close))
+            if squeue is not None:
+                result.remaining = await squeue.pending()
+                await asyncio.shield(squeue.close())
+            if out is not None:
+                with contextlib.suppress(asyncio.QueueFull):
+                    out.put_nowait(None)  # a full queue is fine: the consumer also watches the run's task
+            self.last_result = result
+            io.shutdown(wait=False)
+
+    async def _resume_output(self, squeue: SQLiteQueue, sink: Sink) -> int:
+        # The output holds outcomes up to `seq` and ended at `pos` when last recorded. Anything after `pos`
+        # may be a partial or unrecorded write: cut it off, then re-export each committed outcome after `seq`.
+        seq, pos = await squeue.export_state()
+        await self._in_thread(sink.open, pos if pos >= 0 else None)
+        n = 0
+        while True:
+            rows = await squeue.outcomes_after(seq)
+            if not rows:
+                break
+            pos = await self._in_thread(_write_flush, sink, [o for _, o in rows])
+            seq = rows[-1][0]
+            n += len(rows)
+            squeue.note_exported(seq, pos)
+        if n or pos < 0:
+            squeue.note_exported(seq, await self._in_thread(sink.flush))
+            await squeue.sync_exported()
+        return n
+
+
+def _write_flush(sink: Sink, outcomes: list[Outcome]) -> int:
+    sink.write(outcomes)
+    return sink.flush()
+
+
+def fetch(urls: Source, **options: Any) -> AsyncIterator[Outcome]:
+    """Fetch ``urls`` and yield one :class:`Outcome` per request; ``options`` are :class:`Fetcher`'s.
+
+    Example::
+
+        async for outcome in surge.fetch(["http://127.0.0.1:8080/"] * 3, concurrency=3):
+            print(outcome.status, outcome.elapsed_ms)
+    """
+    return Fetcher(**options).stream(urls)
