@@ -298,3 +298,38 @@ async def test_limiter_survives_a_second_event_loop() -> None:
         return asyncio.run(use())
 
     assert await asyncio.to_thread(other_loop)
+
+
+@pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
+def test_real_clocks_are_recognised_and_close_turns_are_spun(loop_name: str) -> None:
+    from surge.aio import run
+    from surge.aio._clock import is_real
+
+    async def check() -> tuple[bool, bool, bool]:
+        limiter = RateLimiter(rate=1000)  # next slot 1 ms away: closer than a timer can hit
+        slow = RateLimiter(rate=10)  # 100 ms away: a timer
+        assert limiter.acquire_nowait() and slow.acquire_nowait()
+        fast_waiter = asyncio.create_task(limiter.acquire())
+        slow_waiter = asyncio.create_task(slow.acquire())
+        await asyncio.sleep(0)
+        # A timer handle has when() (asyncio's and uvloop's alike); a call_soon handle has not.
+        spun = not hasattr(limiter._timer, "when")
+        timed = hasattr(slow._timer, "when")
+        slow_waiter.cancel()
+        await fast_waiter
+        return is_real(asyncio.get_running_loop()), spun, timed
+
+    assert run(check(), loop=loop_name) == (True, True, True)
+
+
+@pytest.mark.looptime
+async def test_virtual_clocks_are_never_spun() -> None:
+    from surge.aio._clock import is_real
+
+    assert not is_real(asyncio.get_running_loop())
+    limiter = RateLimiter(rate=1000)
+    assert limiter.acquire_nowait()
+    waiter = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    assert isinstance(limiter._timer, asyncio.TimerHandle)  # a spin would never let virtual time move
+    await waiter
