@@ -14,6 +14,7 @@ from typing import cast
 import httptools
 
 from surge.errors import BodyTooLarge, ConnectError, ProtocolError, ReadTimeout, SurgeError
+from surge.http.head import parse_head
 
 __all__ = ["Connection"]
 
@@ -25,7 +26,7 @@ class Connection(asyncio.Protocol):
     """An HTTP/1.1 client connection; one request at a time (no pipelining).
 
     ``send()`` writes a request head and returns a future resolved when the whole response has arrived
-    (or, when streaming, when its headers have). Response fields (``status``, ``raw_headers``,
+    (or, when streaming, when its headers have). Response fields (``status``, ``head``,
     ``chunks``...) are read off the connection by the client.
     """
 
@@ -42,9 +43,9 @@ class Connection(asyncio.Protocol):
         "closed",
         "complete",
         "counted",
-        "encoding",
         "error",
         "first_byte",
+        "head",
         "headers_done",
         "idle_since",
         "interim",
@@ -56,8 +57,6 @@ class Connection(asyncio.Protocol):
         "max_body",
         "num_bytes",
         "parser",
-        "raw_headers",
-        "reason",
         "requests",
         "status",
         "streaming",
@@ -79,8 +78,7 @@ class Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[None] | None = None
         self.error: SurgeError | None = None
         self.status = 0
-        self.reason = b""
-        self.raw_headers: list[tuple[bytes, bytes]] = []
+        self.head: list[bytes] = []  # the segments that carried the response head (parsed lazily)
         self.chunks: list[bytes] = []
         self.keep = True
         self.buffered = 0
@@ -91,7 +89,6 @@ class Connection(asyncio.Protocol):
         self.interim = False
         self.is_head = False
         self.streaming = False
-        self.encoding: bytes | None = None
         self.keep_alive = False
         self.first_byte = -1.0  # loop time of the first response byte; negative until one arrives
         self.last_io = 0.0
@@ -103,11 +100,11 @@ class Connection(asyncio.Protocol):
 
     # -- asyncio.Protocol -------------------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # noqa: D102
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
 
     # Hot path: every received segment.
-    def data_received(self, data: bytes) -> None:  # noqa: D102
+    def data_received(self, data: bytes) -> None:
         self.last_io = self._loop.time()
         if self.first_byte < 0.0:
             # A clock finer than uvloop's millisecond loop time: latencies are often below a millisecond.
@@ -116,6 +113,9 @@ class Connection(asyncio.Protocol):
             # Bytes nobody asked for: the connection's framing can no longer be trusted.
             self.abort()
             return
+        if not self.headers_done:
+            # Headers are parsed from these bytes only if someone looks at them: no per-header callback.
+            self.head.append(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -124,7 +124,7 @@ class Connection(asyncio.Protocol):
             if self.error is None:
                 self._fail(ProtocolError(f"malformed response: {exc}"))
 
-    def connection_lost(self, exc: Exception | None) -> None:  # noqa: D102
+    def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if self._timer is not None:
             self._timer.cancel()
@@ -144,26 +144,17 @@ class Connection(asyncio.Protocol):
                 self._fail(ProtocolError("connection closed in the middle of the response"))
         self._on_close(self)
 
-    def pause_writing(self) -> None:  # noqa: D102
+    def pause_writing(self) -> None:
         if self._drain is None or self._drain.done():
             self._drain = self._loop.create_future()
 
-    def resume_writing(self) -> None:  # noqa: D102
+    def resume_writing(self) -> None:
         if self._drain is not None and not self._drain.done():
             self._drain.set_result(None)
 
     # -- httptools callbacks ----------------------------------------------------------------------
 
-    def on_status(self, status: bytes) -> None:  # noqa: D102
-        self.reason += status
-
-    # Hot path: every response header.
-    def on_header(self, name: bytes, value: bytes) -> None:  # noqa: D102
-        self.raw_headers.append((name, value))
-        if len(name) == 16 and name.lower() == b"content-encoding":
-            self.encoding = value
-
-    def on_headers_complete(self) -> None:  # noqa: D102
+    def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
         self.status = status
         if status < 200:
@@ -182,7 +173,7 @@ class Connection(asyncio.Protocol):
                 waiter.set_result(None)
 
     # Hot path: every body segment.
-    def on_body(self, body: bytes) -> None:  # noqa: D102
+    def on_body(self, body: bytes) -> None:
         n = self.num_bytes + len(body)
         self.num_bytes = n
         if self.max_body is not None and n > self.max_body:
@@ -200,17 +191,17 @@ class Connection(asyncio.Protocol):
                 self._paused = True
                 self.transport.pause_reading()
 
-    def on_message_complete(self) -> None:  # noqa: D102
+    def on_message_complete(self) -> None:
         if self.interim:
-            self.interim = False
-            self.raw_headers = []
-            self.encoding = None
-            self.reason = b""
+            self.interim = False  # its head stays in ``head``; the head parser skips 1xx blocks
             return
         if self.complete:
             return
         self.keep_alive = self.parser.should_keep_alive()
-        self._on_message_complete_final()
+        self.complete = True
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _on_message_complete_final(self) -> None:
         self.complete = True
@@ -221,20 +212,21 @@ class Connection(asyncio.Protocol):
     # -- used by the client -----------------------------------------------------------------------
 
     # Hot path: once per request.
-    def send(self, head: bytes, body: bytes | None, *, keep: bool, max_body: int | None,
-             read_timeout: float | None, is_head: bool = False, streaming: bool = False
+    def send(self, head: bytes, body: bytes | None, keep: bool, max_body: int | None,  # noqa: PLR0917 - positional on the hot path
+             read_timeout: float | None, is_head: bool, streaming: bool,
              ) -> asyncio.Future[None]:
-        """Write a request head; the future resolves when the response is complete (streaming: its headers)."""
+        """Write a request head; the future resolves when the response is complete (streaming: its headers).
+
+        Positional arguments only in the client's calls: keyword passing costs time on this path.
+        """
         self.status = 0
-        self.reason = b""
-        self.raw_headers = []
+        self.head = []
         self.chunks = []
         self.keep = keep
         self.num_bytes = 0
         self.max_body = max_body
         self.complete = False
         self.headers_done = False
-        self.encoding = None
         self.first_byte = -1.0
         self.error = None
         self.is_head = is_head
@@ -244,11 +236,12 @@ class Connection(asyncio.Protocol):
         self.waiter = fut
         # One write (one syscall) for head and a small body.
         self.transport.write(head if body is None else head + body)  # type: ignore[union-attr]
+        self._read_timeout = read_timeout
         if read_timeout is not None:
-            self._read_timeout = read_timeout
-            self._arm(self._loop.time())
-        else:
-            self._read_timeout = None
+            now = self._loop.time()
+            self.last_io = now
+            if self._timer is None or self._timer_at > now + read_timeout:
+                self._arm(now)
         return fut
 
     def write(self, data: bytes) -> None:
@@ -320,7 +313,7 @@ class Connection(asyncio.Protocol):
         self.abort()
 
     def _body_ends_at_eof(self) -> bool:
-        for name, value in self.raw_headers:
+        for name, value in parse_head(b"".join(self.head))[1]:
             lname = name.lower()
             if lname == b"content-length":
                 return False

@@ -14,7 +14,7 @@ import zstandard
 
 from surge.errors import BodyTooLarge, ProtocolError
 
-__all__ = ["Decoder", "decode_body", "make_decoder", "SUPPORTED_ENCODINGS"]
+__all__ = ["SUPPORTED_ENCODINGS", "Decoder", "decode_body", "make_decoder"]
 
 SUPPORTED_ENCODINGS = ("gzip", "deflate", "br", "zstd")
 

@@ -1,6 +1,7 @@
 """The values surge's HTTP client takes and gives: timeouts, limits, headers, responses, pool statistics.
 
-Plain data with no I/O; a ``Response`` decodes its headers lazily so a load test that never looks at them pays nothing.
+Plain data with no I/O; a ``Response`` decodes its headers lazily, so a load test that never looks
+at them pays nothing.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import json
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from surge.http.head import parse_head
 
 if TYPE_CHECKING:
     from surge.http.client import ResponseStream
@@ -135,30 +138,27 @@ class Response:
 
     # Hot path: created once per request, so slots and a lazy ``headers``.
     __slots__ = (
+        "_head",
         "_headers",
-        "_raw_headers",
+        "_reason",
         "_stream",
         "connection_reused",
         "content",
         "elapsed",
         "history",
-        "http_version",
         "method",
         "num_bytes",
-        "reason",
         "status",
         "ttfb",
         "url",
     )
 
     status: int
-    reason: str
     url: str
     method: str
     history: list[Response]
     content: bytes
     num_bytes: int
-    http_version: str
     elapsed: float
     ttfb: float
     connection_reused: bool
@@ -174,16 +174,15 @@ class Response:
         method: str = "GET",
     ) -> None:
         self.status = status
-        self.reason = reason
-        self._headers = headers if isinstance(headers, Headers) else Headers(headers)
-        self._raw_headers: list[tuple[bytes, bytes]] | None = None
+        self._reason: str | None = reason
+        self._headers: Headers | None = headers if isinstance(headers, Headers) else Headers(headers)
+        self._head: list[bytes] | None = None
         self._stream: ResponseStream | None = None
         self.url = url
         self.method = method
         self.history = []
         self.content = content
         self.num_bytes = len(content)
-        self.http_version = "HTTP/1.1"
         self.elapsed = 0.0
         self.ttfb = 0.0
         self.connection_reused = False
@@ -193,9 +192,30 @@ class Response:
         """The response headers (decoded on first access)."""
         h = self._headers
         if h is None:
-            raw = self._raw_headers
-            h = self._headers = Headers.from_raw(raw if raw is not None else [])
+            self._parse_head()
+            h = self._headers
+            assert h is not None
         return h
+
+    @property
+    def http_version(self) -> str:
+        """The protocol of the status line: "HTTP/1.1" or "HTTP/1.0"."""
+        if not self._head:
+            return "HTTP/1.1"
+        return self._head[0][:8].decode("latin-1")
+
+    @property
+    def reason(self) -> str:
+        """The reason phrase of the status line ("OK", "Not Found"...), possibly empty."""
+        if self._reason is None:
+            self._parse_head()
+        return self._reason or ""
+
+    def _parse_head(self) -> None:
+        status_line, raw = parse_head(b"".join(self._head or ()))
+        parts = status_line.split(None, 2)
+        self._reason = parts[2].decode("latin-1") if len(parts) > 2 else ""
+        self._headers = Headers.from_raw(raw)
 
     @property
     def is_redirect(self) -> bool:

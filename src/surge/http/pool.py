@@ -12,7 +12,7 @@ from typing import Generic, Protocol, TypeVar
 
 from surge.http.models import Limits, PoolStatistics
 
-__all__ = ["Origin", "Poolable", "PoolState"]
+__all__ = ["Origin", "PoolState", "Poolable"]
 
 
 class Poolable(Protocol):

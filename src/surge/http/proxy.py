@@ -79,7 +79,7 @@ class _ConnectResponse(asyncio.Protocol):
             self.done.set_exception(ConnectError("proxy closed the connection during CONNECT"))
 
 
-async def open_tunnel(
+async def open_tunnel(  # noqa: PLR0917
     loop: asyncio.AbstractEventLoop,
     factory: Callable[[], Connection],
     proxy: Proxy,
