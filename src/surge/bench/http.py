@@ -103,9 +103,10 @@ def _finish(runs: list[ClientRun], plan: CorePlan, kind: str) -> list[str]:
     for r in runs:
         r.ratio = r.rps / fastest if fastest else 0.0
         r.limited_by = limiter_note(r.client_cpu_pct, r.server_cpu_pct, plan)
-    notes = [f"cores: {plan.describe()}; CPU % is of one core, over each client process's life "
-             "(interpreter start included), server measured over the same window."]
-    server_bound = [r for r in runs if r.limited_by.startswith("server-bound")]
+    notes = [f"cores: {plan.describe()}. CPU % is of one core: the client's over its whole process life "
+             "(interpreter start included), the server's over the run the client timed. A side at ≥ 90 % "
+             "limited the run; 'neither core full' means latency or concurrency did."]
+    server_bound = [r for r in runs if r.limited_by in ("server-bound", "both sides")]
     if server_bound and kind == "surge serve":
         notes.append(f"{len(server_bound)} of {len(runs)} runs filled the embedded server's core: those "
                      "figures measure `surge serve` (Python), not the client. On a 2-core machine the "

@@ -411,11 +411,15 @@ class ClientRun:
         return d
 
     def with_server_cpu(self, server_cpu_s: float | None) -> ClientRun:
-        """Fill the CPU columns: seconds used over the client process's wall time, in percent of one core."""
-        wall = self.wall_s or self.elapsed_s or 1e-9
-        self.client_cpu_pct = 100.0 * self.client_cpu_s / wall
+        """Fill the CPU columns, in percent of one core.
+
+        The client's CPU is over its whole process life (start-up is CPU work too); the server's over the
+        run the client timed, since the server idles while the client starts.
+        """
+        self.client_cpu_pct = 100.0 * self.client_cpu_s / (self.wall_s or self.elapsed_s or 1e-9)
         self.server_cpu_s = server_cpu_s
-        self.server_cpu_pct = None if server_cpu_s is None else 100.0 * server_cpu_s / wall
+        run = self.elapsed_s or self.wall_s or 1e-9
+        self.server_cpu_pct = None if server_cpu_s is None else 100.0 * server_cpu_s / run
         return self
 
 
@@ -423,22 +427,23 @@ def limiter_note(client_cpu_pct: float, server_cpu_pct: float | None, plan: Core
                  *, server_workers: int = 1) -> str:
     """Name the side that limited a run from the CPU each side used (percent of one core).
 
-    A side at ≥ 90 % of its core is the bottleneck; when both are, both cores were busy; when neither is, the
-    run was bound by latency or concurrency rather than CPU.
+    A side at ≥ 90 % of its core is the bottleneck ("server-bound", "client-bound", "both sides"); when
+    neither is, the run was bound by latency or concurrency rather than CPU ("neither core full"); "not
+    client CPU" when the server is not ours to measure; "shared core" when both sides ran on one.
     """
     if plan is not None and plan.shared:
-        return "client and server share one core: figures are a lower bound for both"
+        return "shared core"
     server_full = server_cpu_pct is not None and server_cpu_pct >= SATURATED_PCT * server_workers
     client_full = client_cpu_pct >= SATURATED_PCT
     if server_full and client_full:
-        return "both sides at a full core"
+        return "both sides"
     if server_full:
-        return "server-bound (the server's core was full)"
+        return "server-bound"
     if client_full:
-        return "client-bound (the client's core was full)"
+        return "client-bound"
     if server_cpu_pct is None:
-        return "client below a full core; server CPU not measured"
-    return "neither core full: latency/concurrency-bound"
+        return "not client CPU"
+    return "neither core full"
 
 
 # wrk writes this JSON line from its done() hook: exact percentiles without parsing rounded text.
