@@ -18,6 +18,8 @@ from surge.http.head import parse_head
 
 __all__ = ["Connection"]
 
+# A response head (status line and headers) larger than this is refused, as browsers and servers do.
+MAX_HEAD = 64 * 1024
 # Streamed bodies: stop reading from the socket while this much is buffered and not yet consumed.
 _STREAM_HIGH_WATER = 256 * 1024
 
@@ -123,6 +125,9 @@ class Connection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             if self.error is None:
                 self._fail(ProtocolError(f"malformed response: {exc}"))
+            return
+        if not self.headers_done and self.error is None and sum(map(len, self.head)) > MAX_HEAD:
+            self._fail(ProtocolError(f"response head larger than {MAX_HEAD} bytes"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -161,6 +166,10 @@ class Connection(asyncio.Protocol):
             self.interim = True  # 100 Continue, 103 Early Hints: skip, the real response follows
             return
         self.headers_done = True
+        head = self.head
+        if (len(head) > 1 or len(head[0]) > MAX_HEAD) and _head_length(head) > MAX_HEAD:
+            self._fail(ProtocolError(f"response head larger than {MAX_HEAD} bytes"))
+            return
         if self.is_head:
             # llhttp cannot be told a HEAD response has no body; finish it here, use a fresh parser next.
             self.keep_alive = self.parser.should_keep_alive()
@@ -345,3 +354,9 @@ class Connection(asyncio.Protocol):
         else:
             self._timer = self._loop.call_at(deadline, self._on_timer)
             self._timer_at = deadline
+
+
+def _head_length(head: list[bytes]) -> int:
+    data = b"".join(head)
+    end = data.find(b"\r\n\r\n")
+    return len(data) if end < 0 else end
