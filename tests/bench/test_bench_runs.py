@@ -71,7 +71,8 @@ def test_bench_http_every_client_completes_its_requests() -> None:
         if r["client"] != "wrk":  # wrk sends for a duration, not a count
             assert r["requests"] == 2000, r
         assert r["ok"] == r["requests"] and r["success_pct"] == 100.0, r
-        assert r["rps"] == pytest.approx(r["requests"] / r["elapsed_s"])
+        # surge fetch reports its own rps from unrounded times; the others' is requests / elapsed here.
+        assert r["rps"] == pytest.approx(r["requests"] / r["elapsed_s"], rel=0.02)
         assert r["ratio"] == pytest.approx(r["rps"] / fastest)
         assert r["client_cpu_pct"] > 0 and r["server_cpu_pct"] is not None
         assert r["limited_by"]
