@@ -1,0 +1,147 @@
+"""HostPolicy as pure logic (no loop): limits, round robin, Retry-After parking, retries, rate, breaker."""
+
+from __future__ import annotations
+
+from surge.engine.hostpolicy import HostPolicy, origin_of
+from surge.engine.items import WorkItem
+from surge.engine.workqueue import Lease
+
+_n = 0
+
+
+def lease(url: str) -> Lease:
+    global _n
+    _n += 1
+    return Lease(WorkItem(url, key=str(_n)), _n)
+
+
+def test_origin_of() -> None:
+    assert origin_of("http://H:80/a/b?c") == "http://h:80"
+    assert origin_of("https://h?q=1") == "https://h"
+    assert origin_of("http://h") == "http://h"
+
+
+def test_per_host_limit_and_round_robin() -> None:
+    p = HostPolicy(per_host=2)
+    p.push_many([lease("http://a/1"), lease("http://a/2"), lease("http://a/3"), lease("http://b/1")])
+    taken = [p.take(0.0) for _ in range(4)]
+    urls = [t[1].item.url for t in taken if t is not None]
+    # a gets 2 (its limit), b gets its one, then nothing: a is full.
+    assert sorted(urls) == ["http://a/1", "http://a/2", "http://b/1"]
+    assert taken[3] is None
+    assert p.in_flight == 3 and p.queued == 1
+    host_a = next(t[0] for t in taken if t is not None and t[0].key == "http://a")
+    assert p.release(host_a, 0.1, rtt=0.1, status=200) is True  # room again: a is ready
+    got = p.take(0.1)
+    assert got is not None and got[1].item.url == "http://a/3"
+
+
+def test_retry_after_parks_host_and_others_run_meanwhile() -> None:
+    p = HostPolicy()
+    p.push_many([lease("http://slow/1"), lease("http://slow/2"), lease("http://fast/1"), lease("http://fast/2")])
+    got = p.take(0.0)
+    assert got is not None and got[0].key == "http://slow"
+    p.release(got[0], 0.0, status=429, retry_after=5.0)
+    seen = []
+    while (t := p.take(1.0)) is not None:
+        seen.append(t[1].item.url)
+    assert seen == ["http://fast/1", "http://fast/2"]  # slow/2 waits: its host is paused
+    assert p.next_wake() == 5.0
+    t = p.take(5.0)
+    assert t is not None and t[1].item.url == "http://slow/2"
+
+
+def test_delayed_retry_is_not_runnable_before_its_time() -> None:
+    p = HostPolicy()
+    first = lease("http://a/1")
+    p.push(first)
+    h, got = p.take(0.0)  # type: ignore[misc]
+    p.release(h, 0.0, status=503)
+    p.push(got, not_before=2.0, now=0.0)
+    assert p.queued == 1
+    assert p.take(1.9) is None
+    assert p.next_wake() == 2.0
+    again = p.take(2.0)
+    assert again is not None and again[1] is first
+
+
+def test_host_rate_spaces_requests() -> None:
+    t = [0.0]
+    p = HostPolicy(host_rate=2.0, clock=lambda: t[0])
+    p.push_many([lease("http://a/1"), lease("http://a/2"), lease("http://b/1")])
+    first = p.take(0.0)
+    assert first is not None and first[0].key == "http://a"
+    second = p.take(0.0)
+    assert second is not None and second[0].key == "http://b"  # a is rate-limited: parked, b goes
+    p.release(first[0], 0.0, status=200)
+    assert p.take(0.0) is None
+    wake = p.next_wake()
+    assert wake is not None and 0.4 < wake <= 0.5
+    t[0] = wake
+    nxt = p.take(wake)
+    assert nxt is not None and nxt[1].item.url == "http://a/2"
+
+
+def test_adaptive_limit_shrinks_on_429() -> None:
+    p = HostPolicy(per_host=10, adaptive=True, clock=lambda: 0.0)
+    p.push_many([lease(f"http://a/{i}") for i in range(30)])
+    taken = [p.take(0.0) for _ in range(10)]
+    assert all(t is not None for t in taken) and p.take(0.0) is None
+    h = taken[0][0]  # type: ignore[index]
+    for _ in range(5):
+        p.release(h, 0.0, rtt=0.01, status=429)
+    assert h.limit < 10
+    # With 5 still in flight and a lower limit, fewer new requests start.
+    started = 0
+    while p.take(0.0) is not None:
+        started += 1
+    assert 5 + started <= h.limit
+
+
+def test_breaker_opens_fails_fast_then_probes() -> None:
+    p = HostPolicy(breaker_threshold=3, breaker_cooldown=10.0)
+    p.push_many([lease(f"http://dead/{i}") for i in range(10)])
+    for _ in range(3):
+        h, _l = p.take(0.0)  # type: ignore[misc]
+        p.release(h, 0.0, error="connect")
+    h, _l = p.take(1.0)  # type: ignore[misc]
+    assert h.tripped == "connect" and p.in_flight == 0  # handed out to fail fast, not in flight
+    # After the cooldown a single probe goes out; nothing else until it reports.
+    probe = p.take(10.0)
+    assert probe is not None and probe[0].tripped is None and probe[0].probing
+    assert p.take(10.0) is None
+    p.release(probe[0], 10.5, status=200)
+    assert probe[0].fails == 0 and not probe[0].probing
+    assert p.take(10.5) is not None
+
+
+def test_failed_probe_doubles_the_cooldown() -> None:
+    p = HostPolicy(breaker_threshold=1, breaker_cooldown=10.0)
+    p.push_many([lease(f"http://dead/{i}") for i in range(5)])
+    h, _l = p.take(0.0)  # type: ignore[misc]
+    p.release(h, 0.0, error="dns")
+    probe = p.take(10.0)
+    assert probe is not None
+    p.release(probe[0], 10.0, error="dns")
+    assert h.tripped == "dns" and h.open_until == 30.0
+
+
+def test_idle_hosts_are_forgotten() -> None:
+    p = HostPolicy(per_host=4)
+    for i in range(100):
+        p.push(lease(f"http://h{i}/"))
+        h, _l = p.take(0.0)  # type: ignore[misc]
+        p.release(h, 0.0, status=200)
+    assert len(p.hosts) == 0
+
+
+def test_untake_and_drain() -> None:
+    p = HostPolicy(per_host=1)
+    a = lease("http://a/1")
+    p.push(a)
+    p.push(lease("http://a/2"), not_before=5.0)
+    h, got = p.take(0.0)  # type: ignore[misc]
+    p.untake(h, got)
+    assert p.in_flight == 0 and p.queued == 2
+    assert {x.item.url for x in p.drain()} == {"http://a/1", "http://a/2"}
+    assert p.queued == 0 and p.take(10.0) is None

@@ -1,0 +1,101 @@
+"""Input parsing: plain URLs, JSON lines, comments, bad lines, lazy -n repetition, checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from surge.engine.input import ArgsSource, FileSource, IterSource, RequestDefaults, check_url, parse_line
+from surge.engine.items import WorkItem
+from surge.errors import ConfigError, InvalidURL
+
+
+def test_parse_plain_and_json_lines() -> None:
+    d = RequestDefaults("get", [("A", "1")], b"x")
+    item = parse_line("  http://h/p  \n", "7", d)
+    assert item == WorkItem("http://h/p", "GET", (("A", "1"),), b"x", "7")
+    assert parse_line("", "1", d) is None
+    assert parse_line("# comment", "1", d) is None
+    j = parse_line('{"url": "https://h/x", "method": "post", "headers": {"B": "2"}, "body": "hi", "key": 9}',
+                   "3", d)
+    assert j == WorkItem("https://h/x", "POST", (("A", "1"), ("B", "2")), b"hi", "9")
+    b = parse_line('{"url": "http://h/", "body_base64": "AAE=", "headers": [["C", "3"]]}', "4", d)
+    assert b is not None and b.body == b"\x00\x01" and b.headers[-1] == ("C", "3")
+
+
+@pytest.mark.parametrize("line, match", [
+    ("ftp://h/", "scheme"),
+    ("http:///nohost", "no host"),
+    ("http://h:99999/", "invalid URL"),
+    ("notaurl", "scheme"),
+    ('{"url": 5}', "url"),
+    ('{"url": "http://h/", "headers": 5}', "headers"),
+    ("{not json", "not JSON"),
+])
+def test_bad_lines_name_the_place(line: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match) as info:
+        parse_line(line, "12", RequestDefaults(), "urls.txt:12")
+    assert "urls.txt:12" in str(info.value)
+
+
+def test_check_url() -> None:
+    assert check_url("http://[::1]:8080/x") == "http://[::1]:8080/x"
+    with pytest.raises(InvalidURL):
+        check_url("http://h:0/")
+
+
+async def test_args_source_repeats_lazily_and_resumes() -> None:
+    src = ArgsSource(["http://a/", "http://b/"], count=5)
+    assert src.total == 5
+    first = await src.read(3)
+    assert [(i.url, i.key) for i in first] == [("http://a/", "1"), ("http://b/", "2"), ("http://a/", "3")]
+    cp = src.checkpoint()
+    again = ArgsSource(["http://a/", "http://b/"], count=5)
+    again.restore(cp)
+    assert [i.key for i in await again.read(10)] == ["4", "5"]
+    assert await again.read(10) == []
+    forever = ArgsSource(["http://a/"], forever=True)
+    assert forever.total is None and len(await forever.read(1000)) == 1000
+
+
+async def test_file_source_keys_are_line_numbers_and_offsets_resume(tmp_path: Path) -> None:
+    f = tmp_path / "in.txt"
+    f.write_text("http://h/1\n\n# skip\nhttp://h/4\nhttp://h/5\n")
+    src = FileSource(str(f))
+    items = await src.read(1)
+    assert [(i.url, i.key) for i in items] == [("http://h/1", "1")]
+    cp = src.checkpoint()
+    src.close()
+    src2 = FileSource(str(f))
+    src2.restore(cp)
+    assert [(i.url, i.key) for i in await src2.read(10)] == [("http://h/4", "4"), ("http://h/5", "5")]
+    assert await src2.read(10) == []
+    src2.close()
+
+
+def test_file_source_unreadable_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        FileSource(str(tmp_path / "missing.txt"))
+
+
+async def test_file_source_bad_line_mid_file(tmp_path: Path) -> None:
+    f = tmp_path / "in.txt"
+    f.write_text("http://h/1\nbad line\n")
+    src = FileSource(str(f))
+    with pytest.raises(InvalidURL, match=r"in\.txt:2"):
+        await src.read(10)
+
+
+async def test_iter_source_sync_and_async() -> None:
+    src = IterSource(["http://h/1", WorkItem("http://h/2", key="k")])
+    assert [i.key for i in await src.read(10)] == ["1", "k"]
+
+    async def gen():  # type: ignore[no-untyped-def]
+        for i in range(5):
+            yield f"http://h/{i}"
+
+    asrc = IterSource(gen())
+    assert len(await asrc.read(3)) == 3
+    assert len(await asrc.read(3)) == 2
+    assert await asrc.read(3) == []
