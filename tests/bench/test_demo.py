@@ -47,3 +47,8 @@ def test_demo_quick_writes_the_report_with_chart_data(tmp_path: Path) -> None:
 
     latency = sections["Latency distribution per client (ms)"]
     assert latency["curves"], "at least one client reports latency percentiles"
+
+    over_time = [s for s in data["sections"] if s["kind"] == "line" and "throughput over time" in s["title"]]
+    (line,) = over_time
+    xs, ys = line["lines"]["req/s"]["x"], line["lines"]["req/s"]["y"]
+    assert xs and len(xs) == len(ys) and all(y is None or y >= 0 for y in ys)

@@ -13,7 +13,16 @@ from typing import Any
 from surge.bench.http import CLIENTS, HttpBenchResult, run_http
 from surge.bench.loops import LoopsResult, run_loops
 from surge.bench.steps import StepsResult, run_steps
-from surge.bench.targets import ClientRun, machine_facts, plan_cores
+from surge.bench.targets import (
+    ClientRun,
+    HarnessError,
+    SurgeServer,
+    limiter_note,
+    machine_facts,
+    plan_cores,
+    run_surge_fetch,
+    server_cpu,
+)
 from surge.report.html import (
     BarChart,
     Claim,
@@ -57,12 +66,13 @@ class DemoConfig:
     requests: int = 30_000
     connections: int = 100
     wrk_duration: float | None = None
+    series_seconds: float = 6.0
 
     @classmethod
     def quick(cls) -> DemoConfig:
         """A configuration that finishes in seconds: for tests and a first look."""
         return cls(tasks=(500,), ops=500, echo=50, step_urls=5, step_delay_ms=10, requests=2_000,
-                   wrk_duration=1.0)
+                   wrk_duration=1.0, series_seconds=1.0)
 
 
 @dataclass(slots=True)
@@ -74,6 +84,7 @@ class DemoResult:
     steps: StepsResult
     http: HttpBenchResult
     machine: dict[str, Any]
+    series: ClientRun | None = None
     elapsed_s: float = 0.0
     report: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -82,7 +93,8 @@ class DemoResult:
         """JSON-ready form (`surge demo --json`)."""
         return {"benchmark": "demo", "elapsed_s": self.elapsed_s, "report": self.report,
                 "machine": self.machine, "loops": self.loops.to_dict(), "steps": self.steps.to_dict(),
-                "http": self.http.to_dict(), "claims": [_claim_dict(c) for c in claims(self)]}
+                "http": self.http.to_dict(), "series": self.series.to_dict() if self.series else None,
+                "claims": [_claim_dict(c) for c in claims(self)]}
 
 
 def run_demo(config: DemoConfig | None = None, *, report: str | Path | None = "surge-report.html",
@@ -102,7 +114,9 @@ def run_demo(config: DemoConfig | None = None, *, report: str | Path | None = "s
     say("3/3 many requests (playbook §7)")
     http = run_http(requests=cfg.requests, connections=cfg.connections, clients=CLIENTS,
                     wrk_duration=cfg.wrk_duration, progress=say)
-    result = DemoResult(cfg, loops, steps, http, machine_facts())
+    say(f"surge fetch for {cfg.series_seconds:g} s: throughput over time")
+    series = _series_run(cfg)
+    result = DemoResult(cfg, loops, steps, http, machine_facts(), series=series)
     result.elapsed_s = time.perf_counter() - started
     if report is not None:
         write_report(report, title="surge demo: the playbook's experiments, measured here",
@@ -110,6 +124,18 @@ def run_demo(config: DemoConfig | None = None, *, report: str | Path | None = "s
                      meta={"machine": result.machine, "elapsed_s": result.elapsed_s})
         result.report = str(report)
     return result
+
+
+def _series_run(cfg: DemoConfig) -> ClientRun | None:
+    # A run by duration, long enough for a per-second series; None when surge fetch cannot run here.
+    plan = plan_cores()
+    try:
+        with SurgeServer(core=plan.server) as srv, server_cpu(srv) as used:
+            run = run_surge_fetch(srv.url + "/", None, duration=cfg.series_seconds,
+                                  connections=cfg.connections, core=plan.client)
+    except HarnessError:
+        return None
+    return run.with_server_cpu(used[0])
 
 
 def _machine_line(m: dict[str, Any]) -> str:
@@ -258,10 +284,19 @@ def demo_sections(result: DemoResult) -> list[Section]:
         PercentileChart("Latency distribution per client (ms)",
                         {_run_name(r): pts for r in ht.runs if (pts := _percentile_points(r))}),
     ]
-    series = {_run_name(r): (r.series["t"], r.series["rps"]) for r in ht.runs
-              if r.series.get("t") and r.series.get("rps")}
-    if series:
-        sections.append(LineChart("surge fetch: throughput over time", series))
+    sr = result.series
+    if sr is not None and sr.series.get("t") and sr.series.get("rps"):
+        t = sr.series["t"]
+        sections.append(LineChart(
+            f"surge fetch ({sr.loop}) for {result.config.series_seconds:g} s: throughput over time",
+            {"req/s": (t, sr.series["rps"])},
+            note=f"{sr.requests:,} requests, {sr.rps:,.0f} req/s overall, {sr.success_pct:.1f} % ok, "
+                 f"client CPU {sr.client_cpu_pct:.0f} %, server CPU {sr.server_cpu_pct or 0:.0f} % "
+                 f"({limiter_note(sr.client_cpu_pct, sr.server_cpu_pct, plan_cores())})."))
+        if len(sr.series.get("p99_ms", ())) == len(t):
+            sections.append(LineChart("surge fetch: latency over time (ms)",
+                                      {k: (t, sr.series[f"{k}_ms"]) for k in ("p50", "p99")
+                                       if len(sr.series.get(f"{k}_ms", ())) == len(t)}, y_label="ms"))
     sections.append(Table("Machine", ["fact", "value"],
                           [[k, str(v)] for k, v in result.machine.items()]))
     return sections

@@ -583,10 +583,13 @@ def parse_fetch_summary(summary: Mapping[str, Any], *, loop: str) -> ClientRun:
     )
 
 
-def run_surge_fetch(url: str, requests: int, *, connections: int = 100, loop: str = "uvloop",
-                    core: int | None = None, extra: Sequence[str] = (), timeout: float = 900.0) -> ClientRun:
-    """``surge fetch URL -n N -c C --loop L --json --no-progress`` as a pinned subprocess."""
-    cmd = [sys.executable, "-m", "surge", "fetch", url, "-n", str(requests), "-c", str(connections),
+def run_surge_fetch(url: str, requests: int | None, *, connections: int = 100, loop: str = "uvloop",
+                    core: int | None = None, duration: float | None = None, extra: Sequence[str] = (),
+                    timeout: float = 900.0) -> ClientRun:
+    """``surge fetch URL -n N -c C --loop L --json --no-progress`` as a pinned subprocess
+    (``-z DURATION`` instead of ``-n`` when ``requests`` is None)."""
+    amount = ["-n", str(requests)] if requests is not None else ["-z", f"{duration or 1.0:g}s"]
+    cmd = [sys.executable, "-m", "surge", "fetch", url, *amount, "-c", str(connections),
            "--loop", loop, "--json", "--no-progress", *extra]
     out = run_timed(pinned(cmd, core), timeout=timeout)
     # A run with failed requests may exit non-zero and still print its summary: the summary decides.
