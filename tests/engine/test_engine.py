@@ -1,0 +1,227 @@
+"""The engine against the embedded server: one outcome each, retries, Retry-After, timeouts, politeness."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+from surge.aio import Backoff, RetryPolicy, set_testing
+from surge.engine.engine import Engine, EngineOptions, RetryRules
+from surge.engine.fetcher import Fetcher, fetch
+from surge.engine.hostpolicy import HostPolicy
+from surge.engine.input import IterSource
+from surge.engine.items import Outcome
+from surge.engine.memqueue import MemoryQueue
+from surge.engine.workqueue import Lease
+from surge.http import Client, Limits, Timeout
+from surge.server import serve
+from surge.server.app import TargetServer
+from surge.server.limits import flaky_fails
+
+
+class PeakSet(set[Any]):
+    """The server's connection set, remembering the most connections open at once."""
+
+    peak = 0
+
+    def add(self, item: Any) -> None:
+        super().add(item)
+        self.peak = max(self.peak, len(self))
+
+
+@asynccontextmanager
+async def counting_server() -> AsyncIterator[tuple[str, PeakSet]]:
+    server = TargetServer()
+    conns = PeakSet()
+    server.app.connections = conns
+    url = await server.start()
+    try:
+        yield url, conns
+    finally:
+        await server.aclose()
+
+
+async def run_engine(urls: list[str], *, per_host: int | None = None, client: Client | None = None,
+                     **opts: Any) -> list[tuple[float, Outcome]]:
+    loop = asyncio.get_running_loop()
+    got: list[tuple[float, Outcome]] = []
+
+    async def commit(batch: list[tuple[Lease, Outcome]]) -> None:
+        t = loop.time()
+        got.extend((t, o) for _, o in batch)
+
+    opts.setdefault("flush_interval", 0.05)
+    own = client is None
+    client = client or Client()
+    try:
+        engine = Engine(MemoryQueue(IterSource(urls)), client, commit, policy=HostPolicy(per_host=per_host),
+                        options=EngineOptions(**opts))
+        await engine.run()
+    finally:
+        if own:
+            await client.aclose()
+    return got
+
+
+@pytest.fixture
+def no_backoff() -> Any:
+    set_testing(True)
+    yield
+    set_testing(False)
+
+
+async def test_every_item_gets_exactly_one_outcome_whatever_happens() -> None:
+    async with serve() as url:
+        paths = ["/", "/status/404", "/status/500", "/fault/reset", "/fault/bad-status",
+                 "/fault/redirect-loop", "/fault/short-body", "/bytes/5000", "/redirect/2", "/gzip"]
+        urls = [url + p for p in paths] * 5
+        async with Client(max_redirects=3) as client:
+            got = await run_engine(urls, client=client, concurrency=8, retry=RetryPolicy(attempts=1))
+    outs = [o for _, o in got]
+    assert sorted(int(o.key) for o in outs) == list(range(1, len(urls) + 1))
+    by = {o.url.removeprefix(url): o for o in outs}
+    assert by["/"].ok and by["/"].status == 200 and by["/"].bytes > 0 and by["/"].ttfb_ms is not None
+    assert by["/status/404"].status == 404 and not by["/status/404"].ok and by["/status/404"].error is None
+    assert by["/fault/reset"].error == "protocol" and by["/fault/reset"].status is None
+    assert by["/fault/bad-status"].error == "protocol"
+    assert by["/fault/redirect-loop"].error == "too_many_redirects"
+    assert by["/redirect/2"].final_url.endswith("/redirect/0")
+
+
+async def test_retries_follow_the_flaky_sequence(no_backoff: None) -> None:
+    async with serve() as url:
+        urls = [f"{url}/flaky?p=0.5&seed=7&key=k{i}" for i in range(40)]
+        got = await run_engine(urls, concurrency=10, retry=RetryPolicy(attempts=4))
+    assert len(got) == 40
+    for _, o in got:
+        i = int(o.key) - 1
+        fails = [flaky_fails(0.5, 7, f"k{i}", n) for n in range(4)]
+        expected = next((n + 1 for n, f in enumerate(fails) if not f), 4)
+        assert o.attempts == expected
+        assert o.status == (503 if all(fails) else 200)
+
+
+async def test_retry_on_none_gives_one_attempt(no_backoff: None) -> None:
+    async with serve() as url:
+        got = await run_engine([f"{url}/status/503"] * 3, concurrency=3, retry_rules=RetryRules.parse("none"))
+    assert [o.attempts for _, o in got] == [1, 1, 1]
+
+
+@pytest.mark.looptime
+async def test_retry_after_pauses_one_host_while_others_proceed() -> None:
+    async with serve() as slow, serve() as fast:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        urls = [f"{slow}/ratelimit?rps=5&key=x"] * 20 + [f"{fast}/delay/100"] * 20
+        policy = RetryPolicy(attempts=20, backoff=Backoff(0.01, 0.01))
+        got = await run_engine(urls, concurrency=10, retry=policy)
+    slow_done = [t - start for t, o in got if o.url.startswith(slow)]
+    fast_done = [t - start for t, o in got if o.url.startswith(fast)]
+    assert all(o.status == 200 for _, o in got)  # every 429 was retried after its Retry-After
+    assert max(o.attempts for _, o in got if o.url.startswith(slow)) > 1
+    # 20 requests at 5/s with burst 5 take at least 3 s of (virtual) time ...
+    assert max(slow_done) >= 3.0
+    # ... while the other host's work never waited for them: 20 x 100 ms over the free workers.
+    assert max(fast_done) < 1.5
+
+
+@pytest.mark.looptime
+async def test_read_timeouts_are_outcomes_and_retried() -> None:
+    async with serve() as url, Client(timeout=Timeout(connect=1.0, read=0.5)) as client:
+        got = await run_engine([f"{url}/fault/silence"] * 3 + [f"{url}/"], client=client, concurrency=4,
+                               retry=RetryPolicy(attempts=2, backoff=Backoff(0.01, 0.01)))
+    errors = Counter((o.error, o.attempts) for _, o in got)
+    assert errors == {("timeout_read", 2): 3, (None, 1): 1}
+
+
+async def test_per_host_limit_holds_on_the_server_side() -> None:
+    async with counting_server() as (url, conns), \
+            Client(limits=Limits(total=100, per_host=3)) as client:
+        got = await run_engine([f"{url}/delay/20"] * 30, per_host=3, client=client, concurrency=20)
+    assert len(got) == 30
+    assert conns.peak == 3  # never more, and the limit was actually used
+
+
+async def test_unreachable_host_trips_the_breaker() -> None:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there: connection refused
+    loop = asyncio.get_running_loop()
+    got: list[Outcome] = []
+
+    async def commit(batch: list[tuple[Lease, Outcome]]) -> None:
+        got.extend(o for _, o in batch)
+
+    async with Client() as client:
+        engine = Engine(MemoryQueue(IterSource([f"http://127.0.0.1:{port}/{i}" for i in range(50)])), client,
+                        commit, policy=HostPolicy(breaker_threshold=5, breaker_cooldown=60.0),
+                        options=EngineOptions(concurrency=1, retry=RetryPolicy(attempts=1)))
+        t0 = loop.time()
+        await engine.run()
+        assert loop.time() - t0 < 30  # no 60 s cooldown waited: open-breaker items fail at once
+    assert len(got) == 50 and all(o.error == "connect" for o in got)
+    assert sum(o.attempts == 0 for o in got) >= 40
+
+
+async def test_stop_lets_requests_in_flight_finish() -> None:
+    async with serve() as url:
+        stop = asyncio.Event()
+        f = Fetcher(concurrency=5)
+        seen: list[Outcome] = []
+        async for o in f.stream([f"{url}/delay/50"] * 100, stop=stop):
+            seen.append(o)
+            stop.set()
+    result = f.last_result
+    assert result is not None and result.stopped and not result.forced and not result.complete
+    assert len(seen) == result.done and 5 <= result.done < 100
+    assert all(o.status == 200 for o in seen)  # stopped requests were finished, not cut off
+
+
+async def test_cancel_records_cancelled_outcomes_without_state() -> None:
+    async with serve() as url:
+        seen: list[Outcome] = []
+        f = Fetcher(concurrency=4)
+        four = asyncio.Event()
+
+        async def consume() -> None:
+            async for o in f.stream([f"{url}/"] * 4 + [f"{url}/fault/silence"] * 4):
+                seen.append(o)
+                if len(seen) == 4:
+                    four.set()
+
+        task = asyncio.ensure_future(consume())
+        await four.wait()  # the four quick ones are committed; the four silent ones hang in flight
+        assert f.engine is not None and f.engine.in_flight == 4
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert f.last_result is not None and f.last_result.forced
+        assert f.last_result.done == 8  # 4 ok + 4 cancelled, all committed
+        assert f.engine.policy.in_flight == 0
+
+
+async def test_surge_fetch_yields_outcomes() -> None:
+    async with serve() as url:
+        outs = [o async for o in fetch([f"{url}/status/201", f"{url}/bytes/3"], concurrency=2, save_body=True,
+                                       save_headers=True)]
+    by = {o.url.rsplit("/", 2)[-2]: o for o in outs}
+    assert by["status"].status == 201
+    body = by["bytes"].body
+    assert body is not None and by["bytes"].body_encoding == "utf-8" and len(body) == 3
+    assert by["bytes"].headers is not None
+
+
+async def test_adaptive_concurrency_shrinks_under_429() -> None:
+    async with serve() as url:
+        f = Fetcher(concurrency="auto", max_concurrency=64, retries=0)
+        await f.run([f"{url}/status/429"] * 300 + [f"{url}/"] * 10)
+        assert f.engine is not None and f.engine.limit is not None
+        stats = f.engine.limit.statistics()
+        assert stats.min_seen < 32 and stats.dropped >= 300
