@@ -224,9 +224,12 @@ def _percentile_points(run: ClientRun) -> list[tuple[float, float]]:
     return sorted(pts)
 
 
+def _short(client: str) -> str:
+    return "playbook script" if client.startswith("playbook") else client
+
+
 def _run_name(run: ClientRun) -> str:
-    short = "playbook script" if run.client.startswith("playbook") else run.client
-    return short if run.loop == "native" else f"{short} ({run.loop})"
+    return _short(run.client) if run.loop == "native" else f"{_short(run.client)} ({run.loop})"
 
 
 def demo_sections(result: DemoResult) -> list[Section]:
@@ -274,7 +277,7 @@ def demo_sections(result: DemoResult) -> list[Section]:
         Table(f"Many requests (§7): {ht.requests:,} requests against {ht.target_kind}",
               ["client", "loop", "requests", "time s", "req/s", "success %", "p50 ms", "p99 ms", "× fastest",
                "client CPU %", "server CPU %", "limited by"],
-              [[r.client, r.loop, r.requests, round(r.elapsed_s, 3), round(r.rps), round(r.success_pct, 2),
+              [[_short(r.client), r.loop, r.requests, round(r.elapsed_s, 3), round(r.rps), round(r.success_pct, 2),
                 r.latency_ms.get("p50"), r.latency_ms.get("p99"), round(r.ratio, 3), round(r.client_cpu_pct),
                 None if r.server_cpu_pct is None else round(r.server_cpu_pct), r.limited_by]
                for r in ht.runs],
