@@ -277,8 +277,9 @@ def demo_sections(result: DemoResult) -> list[Section]:
         Table(f"Many requests (§7): {ht.requests:,} requests against {ht.target_kind}",
               ["client", "loop", "requests", "time s", "req/s", "success %", "p50 ms", "p99 ms", "× fastest",
                "client CPU %", "server CPU %", "limited by"],
-              [[_short(r.client), r.loop, r.requests, round(r.elapsed_s, 3), round(r.rps), round(r.success_pct, 2),
-                r.latency_ms.get("p50"), r.latency_ms.get("p99"), round(r.ratio, 3), round(r.client_cpu_pct),
+              [[_short(r.client), r.loop, r.requests, round(r.elapsed_s, 3), round(r.rps),
+                round(r.success_pct, 2), r.latency_ms.get("p50"), r.latency_ms.get("p99"), round(r.ratio, 3),
+                round(r.client_cpu_pct),
                 None if r.server_cpu_pct is None else round(r.server_cpu_pct), r.limited_by]
                for r in ht.runs],
               note=" ".join(ht.notes + [f"skipped: {s}" for s in ht.skipped])),
