@@ -148,7 +148,7 @@ async def proxy() -> AsyncIterator[tuple[str, ProxyLog]]:
             authority, _, path = rest.partition(b"/")
             host, port = authority.rsplit(b":", 1)
             up_r, up_w = await asyncio.open_connection(host.decode().strip("[]"), int(port))
-            line, _, headers = head.partition(b"\r\n")
+            _, _, headers = head.partition(b"\r\n")
             up_w.write(b"%s /%s HTTP/1.1\r\n%s" % (method, path, headers))
         t1 = asyncio.ensure_future(_pipe(reader, up_w))
         t2 = asyncio.ensure_future(_pipe(up_r, writer))

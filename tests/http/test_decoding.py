@@ -17,7 +17,7 @@ from surge.server.faults import gzip_bomb_body
 
 RAW = b"surge " * 5000
 ENCODERS = {
-    "gzip": lambda b: gzip.compress(b),
+    "gzip": gzip.compress,
     "deflate": zlib.compress,
     "br": brotli.compress,
     "zstd": lambda b: zstandard.ZstdCompressor().compress(b),

@@ -159,7 +159,8 @@ async def test_total_timeout(server: str, no_leaks: Callable[[Client], None]) ->
         assert loop.time() - t0 == pytest.approx(7, abs=0.01)
         no_leaks(c)
         # A per-request timeout overrides the client's.
-        r = await c.request("GET", server + "/fault/drip?bytes=2&interval_ms=3000", timeout=Timeout(read=5))
+        r = await c.request("GET", server + "/fault/drip?bytes=2&interval_ms=3000",
+                            timeout=Timeout(read=5))
         assert r.content == b".."
 
 

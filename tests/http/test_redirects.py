@@ -73,10 +73,13 @@ def _redirecting(status: int) -> Script:
     (307, "POST", "POST", True),
     (308, "PUT", "PUT", True),
 ])
-async def test_method_and_body_rules(scripted: Callable[[Script], Awaitable[str]], client: Client, status: int,
-                                     method: str, expect_method: str, body_kept: bool) -> None:
+async def test_method_and_body_rules(  # noqa: PLR0917 - pytest fixtures and parameters
+    scripted: Callable[[Script], Awaitable[str]], client: Client, status: int, method: str,
+    expect_method: str, body_kept: bool,
+) -> None:
     url = await scripted(_redirecting(status))
-    r = await client.request(method, url + "/start", content=b"payload", headers={"Content-Type": "text/plain"})
+    r = await client.request(method, url + "/start", content=b"payload",
+                             headers={"Content-Type": "text/plain"})
     data = r.json()
     assert r.url == url + "/end"
     assert data["method"] == expect_method

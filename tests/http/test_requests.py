@@ -155,6 +155,7 @@ def test_headers_model() -> None:
 
 
 def test_response_model() -> None:
-    r = Response(200, headers=[("Content-Type", "text/plain; charset=latin-1")], content="é".encode("latin-1"))
+    r = Response(200, headers=[("Content-Type", "text/plain; charset=latin-1")],
+                 content="é".encode("latin-1"))
     assert r.text() == "é"
     assert r.num_bytes == 1 and r.ok
