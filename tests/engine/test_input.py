@@ -83,8 +83,10 @@ async def test_file_source_bad_line_mid_file(tmp_path: Path) -> None:
     f = tmp_path / "in.txt"
     f.write_text("http://h/1\nbad line\n")
     src = FileSource(str(f))
+    assert [i.url for i in await src.read(10)] == ["http://h/1"]  # the good line is still work to do
     with pytest.raises(InvalidURL, match=r"in\.txt:2"):
         await src.read(10)
+    assert src.checkpoint() == {"line": 1, "offset": 11}  # a rerun stops on the bad line again
 
 
 async def test_iter_source_sync_and_async() -> None:

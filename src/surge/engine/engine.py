@@ -252,11 +252,11 @@ class Engine:
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
-            # Bad input (a malformed line, an unreadable file): stop taking work, finish what is in flight,
-            # commit, then report it. Work already done is never lost to an input error.
+            # Bad input (a malformed line, an unreadable file): treat it as the end of the input, finish
+            # every item already read, commit, then report it. Work read before the error is never lost.
             self._feed_error = exc
             self._exhausted = True
-            self.stop()
+            self._wake_all()
 
     # -- waking -----------------------------------------------------------------------------------------
 

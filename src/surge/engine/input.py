@@ -185,6 +185,7 @@ class FileSource:
         self._offset = 0
         self._skip_lines = 0
         self._eof = False
+        self._error: ConfigError | None = None
         if not self._stdin:
             self._open()  # fail now, before any request: unreadable input is a one-line error
 
@@ -214,6 +215,8 @@ class FileSource:
         out: list[WorkItem] = []
         d = self._defaults
         path = self.path if not self._stdin else "stdin"
+        if self._error is not None:
+            raise self._error
         while len(out) < n:
             raw = f.readline()
             if not raw:
@@ -224,10 +227,20 @@ class FileSource:
             if self._line <= self._skip_lines:
                 continue
             try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise ConfigError(f"{path}:{self._line}: not UTF-8") from None
-            item = parse_line(line, str(self._line), d, f"{path}:{self._line}")
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise ConfigError(f"{path}:{self._line}: not UTF-8") from None
+                item = parse_line(line, str(self._line), d, f"{path}:{self._line}")
+            except ConfigError as exc:
+                # The good lines before a bad one are still work to do: hand them out, fail on the next
+                # read. The checkpoint stays before the bad line, so a rerun stops on it again.
+                self._line -= 1
+                self._offset -= len(raw)
+                self._error = exc
+                if out:
+                    return out
+                raise
             if item is not None:
                 out.append(item)
         return out
