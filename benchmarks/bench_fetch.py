@@ -1,4 +1,4 @@
-"""Benchmark: ``surge fetch`` against wrk and the playbook's §7 script, plus --state cost, memory and politeness.
+"""Benchmark: ``surge fetch`` vs wrk and the playbook's §7 script, plus --state cost, memory, politeness.
 
 In one run: nginx (1 worker, ~100-byte body) pinned to the server core; every client pinned to the client core
 in its own process. Measured: ``wrk -t1 -cC``; ``surge fetch -n N -c C -o out.jsonl --json`` on uvloop and
@@ -133,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="surge-bench-polite-") as tmp:
             urls = Path(tmp, "urls.txt")
             urls.write_text("".join(f"{base}/delay/5?i={i}\n" for i in range(args.polite_urls)))
-            s, cmd = surge_fetch(["-i", str(urls), "-c", str(c), "--per-host", str(args.per_host)], plan.client,
-                                 timeout)
+            s, cmd = surge_fetch(["-i", str(urls), "-c", str(c), "--per-host", str(args.per_host)],
+                                 plan.client, timeout)
             commands.append(cmd)
     finally:
         server.terminate()
@@ -147,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = [
         {"check": "surge/uvloop vs wrk", "value": ratio("surge_uvloop_rps", "wrk_rps"), "target": 0.6},
-        {"check": "surge/uvloop vs playbook/uvloop", "value": ratio("surge_uvloop_rps", "playbook_uvloop_rps"),
-         "target": 5.0},
+        {"check": "surge/uvloop vs playbook/uvloop",
+         "value": ratio("surge_uvloop_rps", "playbook_uvloop_rps"), "target": 5.0},
         {"check": "surge/asyncio vs playbook/asyncio",
          "value": ratio("surge_asyncio_rps", "playbook_asyncio_rps"), "target": 3.0},
         {"check": "--state vs in-memory (uvloop)", "value": ratio("surge_state_rps", "surge_uvloop_rps"),
@@ -164,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{m['date']}; {m['nproc']} cores ({m['cpu_model']}); {m['cores']}; Python {m['python']}\n")
     print("| client | req/s |\n| --- | ---: |")
     for key, label in (("wrk_rps", "wrk -t1"), ("surge_uvloop_rps", "surge fetch, uvloop"),
-                       ("surge_asyncio_rps", "surge fetch, asyncio"), ("surge_state_rps", "surge fetch --state"),
+                       ("surge_asyncio_rps", "surge fetch, asyncio"),
+                       ("surge_state_rps", "surge fetch --state"),
                        ("playbook_uvloop_rps", "playbook §7, uvloop"),
                        ("playbook_asyncio_rps", "playbook §7, asyncio")):
         print(f"| {label} | {res[key]:,.0f} |")
@@ -173,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         ok = row["value"] >= row["target"]
         print(f"| {row['check']} | {row['value']:.2f}x | >= {row['target']}x | {'ok' if ok else 'MISSED'} |")
     rss = res["big_input_peak_rss_mb"]
-    print(f"| peak RSS, {args.big_urls:,}-URL input | {rss:.0f} MB | <= 150 MB | {'ok' if rss <= 150 else 'MISSED'} |")
+    print(f"| peak RSS, {args.big_urls:,}-URL input | {rss:.0f} MB | <= 150 MB | "
+          f"{'ok' if rss <= 150 else 'MISSED'} |")
     print(f"| most connections seen, --per-host {args.per_host} | {peak} | <= {args.per_host} | "
           f"{'ok' if peak <= args.per_host else 'MISSED'} |")
     print("\nCommands:\n")
