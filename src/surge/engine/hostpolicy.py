@@ -151,9 +151,25 @@ class HostPolicy:
 
     def push_many(self, leases: Iterable[Lease], now: float = 0.0) -> int:
         """Hold many new leases; returns how many hosts became ready."""
-        woke = 0
+        # Per-lease work here is the feeding cost of every request: resolve the host once per run of
+        # same-host leases (load mode: the whole batch), schedule each touched host once.
+        touched: list[HostState] = []
+        h: HostState | None = None
+        url = None
+        n = 0
         for lease in leases:
-            woke += self.push(lease, 0.0, now)
+            u = lease.item.url
+            if u is not url or h is None:
+                url = u
+                h = self._host(u)
+                if not touched or touched[-1] is not h:
+                    touched.append(h)
+            h.queue.append(lease)
+            n += 1
+        self.queued += n
+        woke = 0
+        for t in touched:
+            woke += self._schedule(t, now)
         return woke
 
     def _schedule(self, h: HostState, now: float) -> bool:
