@@ -212,8 +212,8 @@ async def test_body_until_close(scripted: Callable[[Script], Awaitable[str]]) ->
 
 
 async def test_interim_100_continue_is_skipped(scripted: Callable[[Script], Awaitable[str]]) -> None:
-    url = await scripted(Script(lambda n, head, body: (
-        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nok", False)))
+    answer = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nok"
+    url = await scripted(Script(lambda n, head, body: (answer, False)))
     async with Client() as c:
         r = await c.request("GET", url + "/")
         assert (r.status, r.reason, r.headers.get("x-a"), r.content) == (201, "Created", "1", b"ok")
