@@ -1,8 +1,39 @@
-"""surge: massive network I/O from Python, at the machine's limit, with exactly one outcome per request."""
+"""surge: massive network I/O from Python, at the machine's limit, with exactly one outcome per request.
+
+The layers are importable on their own (``surge.aio``, ``surge.http``, ``surge.engine``, ``surge.server``,
+``surge.report``); the names most programs need are re-exported here.
+"""
 
 from __future__ import annotations
 
+from surge.aio import (
+    AIMD,
+    Backoff,
+    Batcher,
+    ConcurrencyLimit,
+    Gradient2,
+    KeyedRateLimiter,
+    RateLimiter,
+    RetryPolicy,
+    Shutdown,
+    WatermarkQueue,
+    amap,
+    retry,
+    retrying,
+)
+from surge.engine import (
+    Fetcher,
+    FetchResult,
+    Lease,
+    MemoryQueue,
+    Outcome,
+    SQLiteQueue,
+    WorkItem,
+    WorkQueue,
+    fetch,
+)
 from surge.errors import (
+    BatcherClosed,
     BlockedAddress,
     BodyTooLarge,
     ConfigError,
@@ -10,31 +41,76 @@ from surge.errors import (
     ConnectTimeout,
     DNSError,
     InvalidURL,
+    LoopUnavailable,
+    PoolClosed,
     ProtocolError,
+    QueueClosed,
     ReadTimeout,
     RequestError,
+    RobotsDisallowed,
+    StateError,
     SurgeError,
+    TimeoutError_,
     TLSError,
     TooManyRedirects,
     TotalTimeout,
 )
+from surge.http import Client, Headers, Limits, PoolStatistics, Response, Timeout
+from surge.report import Stats, StatsSnapshot
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AIMD",
+    "Backoff",
+    "Batcher",
+    "BatcherClosed",
     "BlockedAddress",
     "BodyTooLarge",
+    "Client",
+    "ConcurrencyLimit",
     "ConfigError",
     "ConnectError",
     "ConnectTimeout",
     "DNSError",
+    "FetchResult",
+    "Fetcher",
+    "Gradient2",
+    "Headers",
     "InvalidURL",
+    "KeyedRateLimiter",
+    "Lease",
+    "Limits",
+    "LoopUnavailable",
+    "MemoryQueue",
+    "Outcome",
+    "PoolClosed",
+    "PoolStatistics",
     "ProtocolError",
+    "QueueClosed",
+    "RateLimiter",
     "ReadTimeout",
     "RequestError",
+    "Response",
+    "RetryPolicy",
+    "RobotsDisallowed",
+    "SQLiteQueue",
+    "Shutdown",
+    "StateError",
+    "Stats",
+    "StatsSnapshot",
     "SurgeError",
     "TLSError",
+    "Timeout",
+    "TimeoutError_",
     "TooManyRedirects",
     "TotalTimeout",
+    "WatermarkQueue",
+    "WorkItem",
+    "WorkQueue",
     "__version__",
+    "amap",
+    "fetch",
+    "retry",
+    "retrying",
 ]
