@@ -84,7 +84,9 @@ class _State(Generic[T, R]):
         self.error: BaseException | None = None
 
     def wake_consumer(self) -> None:
+        # Cleared here so the next result does not wake it twice; the consumer clears it too on resuming.
         waiter = self.consumer
+        self.consumer = None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
@@ -155,11 +157,8 @@ class _State(Generic[T, R]):
                     continue
                 result = exc
             append(result)
-            waiter = self.consumer
-            if waiter is not None:
-                self.consumer = None
-                if not waiter.done():
-                    waiter.set_result(None)
+            if self.consumer is not None:
+                self.wake_consumer()
             if self.outstanding >= limit:
                 await self.wait_gate()
         self.exhausted = True
@@ -214,11 +213,8 @@ class _State(Generic[T, R]):
                     self.wake_consumer()
             else:
                 append(result)
-                waiter = self.consumer
-                if waiter is not None:
-                    self.consumer = None
-                    if not waiter.done():
-                        waiter.set_result(None)
+                if self.consumer is not None:
+                    self.wake_consumer()
 
     async def drive(self, workers: int) -> None:
         try:
