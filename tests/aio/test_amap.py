@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from surge.aio.amap import AsyncMap, amap
+from surge.aio.ratelimit import RateLimiter
 
 # surge.aio's ``amap`` attribute is the function, so reach the module through the import system.
 amap_module = importlib.import_module("surge.aio.amap")
@@ -223,10 +224,52 @@ async def test_rate_limits_starts() -> None:
 
     out = [r async for r in amap(fn, range(11), concurrency=5, rate=10)]
     assert sorted(out) == list(range(11))
-    # 10 per second, burst 1: 11 starts span 1 s.
+    # 10 per second, burst 1 (below 200/s): 11 starts span 1 s.
     assert starts[-1] - starts[0] == pytest.approx(1.0, abs=1e-3)
     for a, b in itertools.pairwise(starts):
         assert b - a == pytest.approx(0.1, abs=1e-3)
+
+
+@pytest.mark.looptime
+async def test_high_rate_starts_a_small_burst_then_keeps_the_rate() -> None:
+    starts: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def fn(x: int) -> int:
+        starts.append(loop.time())
+        return x
+
+    out = [r async for r in amap(fn, range(1010), concurrency=50, rate=1000)]
+    assert len(out) == 1010
+    # Burst 10 (10 ms worth) at once, then one every millisecond: the last of 1010 starts at t = 1 s.
+    assert starts[:10] == [starts[0]] * 10
+    assert starts[10] - starts[0] == pytest.approx(0.001, abs=1e-6)
+    assert starts[-1] - starts[0] == pytest.approx(1.0, abs=1e-6)
+    # Never more than rate * window + burst starts in any window.
+    for i, t in enumerate(starts):
+        in_window = sum(1 for u in starts[i:] if u < t + 0.1)
+        assert in_window <= 1000 * 0.1 + 10
+
+
+def _admitted_in_one_second(rate: float, burst: int, late: float) -> int:
+    # A caller that always wakes ``late`` seconds after the limiter said it may go, as real timers do.
+    now = [0.0]
+    limiter = RateLimiter(rate, burst, clock=lambda: now[0])
+    admitted = 0
+    while now[0] < 1.0:
+        if limiter.acquire_nowait():
+            admitted += 1
+        else:
+            now[0] += limiter.wait_time() + late
+    return admitted
+
+
+def test_amap_rate_burst_absorbs_late_timers() -> None:
+    rate, late = 1000.0, 0.0005
+    # What amap uses keeps the rate despite every wake-up being half an interval late ...
+    assert _admitted_in_one_second(rate, amap_module._rate_burst(rate), late) >= rate
+    # ... where burst 1 loses every late wake-up for good and runs a third below it.
+    assert _admitted_in_one_second(rate, 1, late) < 0.7 * rate
 
 
 @pytest.mark.looptime
