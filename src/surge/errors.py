@@ -99,7 +99,7 @@ class RequestError(SurgeError):
         self.url = url
 
 
-class TimeoutError_(RequestError):  # noqa: N801 - avoids shadowing the builtin TimeoutError
+class TimeoutError_(RequestError):  # trailing underscore: the builtin TimeoutError stays usable
     """Base of the three timeouts."""
 
     kind = "timeout_total"
