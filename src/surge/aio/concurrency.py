@@ -47,6 +47,11 @@ class LimitAlgorithm(Protocol):
     ) -> float: ...
 
 
+def _check_backoff(backoff: float) -> None:
+    if not 0.0 < backoff < 1.0:
+        raise ValueError(f"backoff must be in (0, 1), got {backoff!r}")
+
+
 def _clamp(value: float, low: float, high: float) -> float:
     if math.isnan(value):  # NaN from a pathological sample: keep the floor rather than poison the state
         return low
@@ -71,8 +76,7 @@ class AIMD:
     __slots__ = ("_recovering", "backoff", "increase", "timeout")
 
     def __init__(self, *, increase: float = 1.0, backoff: float = 0.9, timeout: float | None = None) -> None:
-        if not 0.0 < backoff < 1.0:
-            raise ValueError(f"backoff must be in (0, 1), got {backoff!r}")
+        _check_backoff(backoff)
         if not increase > 0:
             raise ValueError(f"increase must be > 0, got {increase!r}")
         self.increase = increase
@@ -156,8 +160,7 @@ class Gradient2:
             raise ValueError(f"smoothing must be in (0, 1], got {smoothing!r}")
         if long_window < 1 or min_window < 1 or warmup < 0:
             raise ValueError("long_window and min_window must be >= 1 and warmup >= 0")
-        if not 0.0 < backoff < 1.0:
-            raise ValueError(f"backoff must be in (0, 1), got {backoff!r}")
+        _check_backoff(backoff)
         self.smoothing = smoothing
         self.long_window = long_window
         self.min_window = min_window
@@ -390,9 +393,7 @@ class ConcurrencyLimit:
         >>> asyncio.run(main())
         0
         """
-        if self._in_flight < self._limit and not self._waiters:
-            self._in_flight += 1
-            self._acquired += 1
+        if self.acquire_nowait():
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
