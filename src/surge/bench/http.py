@@ -20,12 +20,12 @@ from surge.bench.targets import (
     SurgeServer,
     limiter_note,
     machine_facts,
+    measure_client,
     plan_cores,
     run_hey,
     run_peer,
     run_surge_fetch,
     run_wrk,
-    server_cpu,
     tool_available,
 )
 
@@ -142,17 +142,9 @@ def run_http(*, requests: int = 100_000, connections: int = 100, target: str | N
     with target_server(target, plan, server_loop=server_loop) as (url, kind, server):
 
         def measured(label: str, fn: Callable[[], ClientRun]) -> None:
-            say(f"running {label}")
-            try:
-                with server_cpu(server) as used:
-                    run = fn()
-            except HarnessError as exc:
-                # One client that cannot run (a loop it lacks, a command not installed) is a row skipped
-                # with its reason, not a lost benchmark.
-                skipped.append(f"{label}: {exc}")
-                say(f"skipped {label}: {exc}")
-                return
-            runs.append(run.with_server_cpu(used[0]))
+            run = measure_client(label, fn, server, skipped=skipped, say=say)
+            if run is not None:
+                runs.append(run)
 
         for loop in loops:
             if "playbook" in clients:

@@ -12,12 +12,11 @@ from typing import Any
 from surge.bench.http import target_server
 from surge.bench.targets import (
     ClientRun,
-    HarnessError,
     machine_facts,
+    measure_client,
     plan_cores,
     run_peer,
     run_surge_fetch,
-    server_cpu,
 )
 
 __all__ = ["STEPS", "STEP_NAMES", "StepsResult", "run_steps"]
@@ -97,7 +96,6 @@ def run_steps(*, urls: int = 100, delay_ms: int = 100, target: str | None = None
         for name, label, module in STEPS:
             if name not in steps:
                 continue
-            say(f"running {label}")
             if module == "surge":
                 # One connection per URL up to 100: the concurrency the basic gather gets from aiohttp.
                 c = min(urls, 100)
@@ -105,15 +103,10 @@ def run_steps(*, urls: int = 100, delay_ms: int = 100, target: str | None = None
                              extra=fetch_extra)
             else:
                 fn = partial(run_peer, module, url, urls, loop="asyncio", core=plan.client)
-            try:
-                with server_cpu(server) as used:
-                    run = fn()
-            except HarnessError as exc:
-                skipped.append(f"{label}: {exc}")
-                say(f"skipped {label}: {exc}")
-                continue
-            runs.append(run.with_server_cpu(used[0]))
-            labels.append(label)
+            run = measure_client(label, fn, server, skipped=skipped, say=say)
+            if run is not None:
+                runs.append(run)
+                labels.append(label)
     notes = [f"Every request waits {delay_ms} ms on the server, so one request at a time needs "
              f"≥ {urls * delay_ms / 1000:.2f} s and all at once ≥ {delay_ms / 1000:.2f} s."
              if target in (None, "surge") else f"Target: {url}."]

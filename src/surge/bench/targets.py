@@ -19,7 +19,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -38,6 +38,7 @@ __all__ = [
     "TimedRun",
     "limiter_note",
     "machine_facts",
+    "measure_client",
     "parse_fetch_summary",
     "parse_hey",
     "parse_wrk",
@@ -552,6 +553,24 @@ def server_cpu(server: ServerProcess | None) -> Iterator[list[float | None]]:
         yield box
     finally:
         box.append((server.cpu_seconds() - before) if server is not None else None)
+
+
+def measure_client(label: str, fn: Callable[[], ClientRun], server: ServerProcess | None, *,
+                   skipped: list[str], say: Callable[[str], None]) -> ClientRun | None:
+    """Run one client with the server's CPU measured over it; None when it cannot run here.
+
+    A client that cannot run (a loop it lacks, a command not installed) is a row skipped with its reason,
+    appended to ``skipped``, not a lost benchmark.
+    """
+    say(f"running {label}")
+    try:
+        with server_cpu(server) as used:
+            run = fn()
+    except HarnessError as exc:
+        skipped.append(f"{label}: {exc}")
+        say(f"skipped {label}: {exc}")
+        return None
+    return run.with_server_cpu(used[0])
 
 
 def run_peer(module: str, url: str, requests: int, *, loop: str = "asyncio", core: int | None = None,
