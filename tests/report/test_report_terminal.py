@@ -59,6 +59,9 @@ def test_summary_lists_every_figure(tty: bool) -> None:
         "10→64, final 64",
         "503",
         "connect",
+        "89.6%",  # share of 200s (180 of 201)
+        "10.0%",  # share of 503s
+        "0.5%",  # share of connect errors
         "p99.9",
         "5.00",  # max latency
     ):

@@ -161,6 +161,17 @@ def _kv_table(title: str) -> Table:
     return table
 
 
+def _counts_table(title: str, key: str, total: int, rows: list[tuple[Text, int]]) -> Table:
+    """A count and a share of all requests per key (status code, error class)."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column(key)
+    table.add_column("count", justify="right")
+    table.add_column("share", justify="right")
+    for label, n in rows:
+        table.add_row(label, f"{n:,}", f"{n / max(total, 1):.1%}")
+    return table
+
+
 def render_summary(snapshot: StatsSnapshot, *, title: str = "surge") -> RenderableType:
     """The final summary as rich tables: throughput, status, errors, latency, bytes, reuse, concurrency."""
     s = snapshot
@@ -189,23 +200,13 @@ def render_summary(snapshot: StatsSnapshot, *, title: str = "surge") -> Renderab
     parts.append(overview)
 
     if s.status:
-        status = Table(title="status", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-        status.add_column("code")
-        status.add_column("count", justify="right")
-        status.add_column("share", justify="right")
-        for code, n in s.status.items():
-            style = "green" if code < 400 else "yellow" if code < 500 else "red"
-            status.add_row(Text(str(code), style=style), f"{n:,}", f"{n / max(s.requests, 1):.1%}")
-        parts.append(status)
-
+        parts.append(_counts_table("status", "code", s.requests, [
+            (Text(str(code), style="green" if code < 400 else "yellow" if code < 500 else "red"), n)
+            for code, n in s.status.items()
+        ]))
     if s.errors:
-        errors = Table(title="errors", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-        errors.add_column("class")
-        errors.add_column("count", justify="right")
-        errors.add_column("share", justify="right")
-        for kind, n in s.errors.items():
-            errors.add_row(Text(kind, style="red"), f"{n:,}", f"{n / max(s.requests, 1):.1%}")
-        parts.append(errors)
+        parts.append(_counts_table("errors", "class", s.requests,
+                                   [(Text(kind, style="red"), n) for kind, n in s.errors.items()]))
 
     lat = s.latency
     latency = Table(title="latency (ms)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
