@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
-import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
 
 from surge.aio.amap import amap
+from surge.bench.targets import command_line, machine_facts, markdown_header
 
 
 async def work(i: int) -> int:
@@ -80,17 +78,6 @@ def make_loop(name: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=100_000, help="items per run")
@@ -118,10 +105,10 @@ def main() -> None:
     medians = {name: statistics.median(r) for name, r in rates.items()}
     pool = medians["hand-written pool"]
     gather = medians["Semaphore + gather"]
+    command, machine = command_line(), machine_facts()
     meta = {
-        "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
-        "machine": f"nproc={os.cpu_count()}, {cpu_model()}",
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command,
+        "machine": machine,
         "loop": args.loop,
         "n": args.n,
         "concurrency": args.c,
@@ -132,8 +119,8 @@ def main() -> None:
                           "amap_vs_pool": medians["amap"] / pool,
                           "amap_vs_semaphore_gather": medians["amap"] / gather}, indent=2))
         return
-    print(f"`{meta['command']}` — {meta['machine']} — {meta['date']}\n")
-    print(f"{args.n:,} items, concurrency {args.c}, {args.loop}, median of {args.repeat}\n")
+    print(markdown_header(command, machine,
+                          f"{args.n:,} items, concurrency {args.c}, {args.loop}, median of {args.repeat}"))
     print("| contender | items/s | amap ÷ this | target |")
     print("| --- | ---: | ---: | --- |")
     targets = {"amap": "", "hand-written pool": "≥ 0.7", "Semaphore + gather": "≥ 2"}

@@ -9,16 +9,13 @@ over many hosts, and ``ConcurrencyLimit`` acquire_nowait + release; median of --
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable
 
 from surge.aio import AIMD, ConcurrencyLimit, KeyedRateLimiter, RateLimiter, loop_name, run
+from surge.bench.targets import command_line, machine_facts, markdown_header
 
 
 def bench_rate_nowait(n: int) -> float:
@@ -75,19 +72,6 @@ async def measure(n: int, repeat: int) -> tuple[str, dict[str, float]]:
     return loop_name(), results
 
 
-def machine() -> dict[str, str]:
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"nproc": str(os.cpu_count()), "cpu": cpu, "python": platform.python_version()}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=2_000_000, help="calls per run")
@@ -96,20 +80,19 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
     args = parser.parse_args()
     loop, results = run(measure(args.n, args.repeat), loop=args.loop)
+    command, machine = command_line(), machine_facts()
     info = {
-        "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command,
+        "machine": machine,
         "loop": loop,
         "n": args.n,
         "repeat": args.repeat,
-        **machine(),
         "calls_per_s": results,
     }
     if args.json:
         print(json.dumps(info, indent=2))
         return
-    print(f"`{info['command']}` — {info['date']}, {info['nproc']} CPUs ({info['cpu']}), "
-          f"Python {info['python']}, loop {loop}, n={args.n}, median of {args.repeat}\n")
+    print(markdown_header(command, machine, f"loop {loop}, n={args.n}, median of {args.repeat}"))
     print("| operation | calls/s |")
     print("| --- | ---: |")
     for name, value in results.items():

@@ -11,9 +11,7 @@ are the result: machines are shared and noisy. Median of --repeat runs.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,12 +25,15 @@ from surge.bench.targets import (
     Nginx,
     ServerProcess,
     SurgeServer,
+    command_line,
     free_port,
     machine_facts,
+    markdown_header,
     pinned,
     plan_cores,
     run_wrk,
     tool_available,
+    wait_for_port,
 )
 
 # The reference: the least a Python HTTP server can do per request on a given loop.
@@ -74,15 +75,12 @@ class BareServer(ServerProcess):
         port = free_port()
         self._proc = proc = subprocess.Popen(pinned([sys.executable, name, str(port), self.loop], self.core),
                                              stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise HarnessError(f"bare server exited with code {proc.returncode}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                self.url = f"http://127.0.0.1:{port}"
-                return
-            time.sleep(0.02)
-        raise HarnessError("bare server did not listen in time")
+        try:
+            wait_for_port("127.0.0.1", port, proc, time.monotonic() + 10)
+        except HarnessError:
+            self.stop()
+            raise
+        self.url = f"http://127.0.0.1:{port}"
 
     def stop(self) -> None:
         """Stop the server and remove the script."""
@@ -148,16 +146,16 @@ def main() -> None:
     for r in rows:
         r["vs_bare"] = r["rps"] / bare[r["loop"]] if r["loop"] in bare else None
         r["vs_nginx"] = r["rps"] / nginx if nginx else None
-    command = " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
+    command = command_line()
     report = {"command": command, "machine": machine_facts(), "cores": plan.describe(),
               "duration_s": args.duration, "connections": args.connections, "repeat": args.repeat,
               "rows": rows}
     if args.json:
         print(json.dumps(report, indent=2))
         return
-    m = report["machine"]
-    print(f"`{command}` — {m['date']}, {m['nproc']} cores, {m['cpu_model']}, {plan.describe()}; "
-          f"wrk -t1 -c{args.connections} -d{args.duration:g}s, median of {args.repeat}\n")
+    print(markdown_header(command, report["machine"],
+                          f"{plan.describe()}; wrk -t1 -c{args.connections} -d{args.duration:g}s, "
+                          f"median of {args.repeat}"))
     print("| target | loop | req/s | × bare httptools | × nginx | p50 ms | p99 ms | server CPU % |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 

@@ -9,19 +9,16 @@ table (or JSON with --json). Run small while others share the machine:
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import functools
 import itertools
 import json
-import os
-import platform
 import random
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from surge.bench.targets import command_line, machine_facts, markdown_header
 from surge.report.stats import Stats
 
 
@@ -35,17 +32,6 @@ class Outcome:
     attempts: int
     elapsed_ms: float
     bytes: int
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def outcomes(n: int, seed: int = 1) -> list[Outcome]:
@@ -126,17 +112,11 @@ def main() -> None:
     snap_ms = statistics.median(time_snapshot(args.rate, seconds) for _ in range(args.repeat))
     rows.append({"case": f"snapshot() after {seconds} s at {args.rate:,.0f} req/s", "ms": round(snap_ms, 2)})
 
-    meta = {
-        "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
-        "nproc": os.cpu_count(),
-        "cpu": cpu_model(),
-        "python": platform.python_version(),
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    }
+    command, machine = command_line(), machine_facts()
     if args.json:
-        print(json.dumps({"meta": meta, "rows": rows}, indent=2))
+        print(json.dumps({"command": command, "machine": machine, "rows": rows}, indent=2))
         return
-    print(f"`{meta['command']}` — {meta['nproc']} × {meta['cpu']}, Python {meta['python']}, {meta['date']}\n")
+    print(markdown_header(command, machine, f"{args.records:,} records, median of {args.repeat}"))
     print("| case | calls/s | ns/call | CPU share at rate | snapshot ms |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for row in rows:

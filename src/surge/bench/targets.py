@@ -12,6 +12,7 @@ import os
 import platform
 import re
 import resource
+import shlex
 import shutil
 import socket
 import subprocess
@@ -36,8 +37,11 @@ __all__ = [
     "ServerProcess",
     "SurgeServer",
     "TimedRun",
+    "command_line",
+    "free_port",
     "limiter_note",
     "machine_facts",
+    "markdown_header",
     "measure_client",
     "parse_fetch_summary",
     "parse_hey",
@@ -51,6 +55,7 @@ __all__ = [
     "run_wrk",
     "server_cpu",
     "tool_available",
+    "wait_for_port",
 ]
 
 # The fixed body nginx serves: about 100 bytes, like `surge serve`'s `/`.
@@ -152,6 +157,19 @@ def machine_facts() -> dict[str, Any]:
     }
 
 
+def command_line(argv: Sequence[str] | None = None) -> str:
+    """The command as typed, for the line above a table: ``python benchmarks/bench_x.py -n 1000``."""
+    args = sys.argv if argv is None else argv
+    return " ".join(["python", *(shlex.quote(a) for a in args)])
+
+
+def markdown_header(command: str, machine: Mapping[str, Any], details: str = "") -> str:
+    """The line above a benchmark's Markdown table: the command, the date, the machine and how it ran."""
+    line = (f"`{command}` — {machine['date']}; {machine['nproc']} cores ({machine['cpu_model']}); "
+            f"{machine['python']}")
+    return f"{line}; {details}\n" if details else f"{line}\n"
+
+
 # ---------------------------------------------------------------------------------------------- servers
 
 
@@ -163,7 +181,8 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def _wait_for_port(host: str, port: int, proc: subprocess.Popen[Any], deadline: float) -> None:
+def wait_for_port(host: str, port: int, proc: subprocess.Popen[Any], deadline: float) -> None:
+    """Return once ``proc`` listens on ``host:port``; HarnessError if it exits or ``deadline`` passes."""
     # A readiness poll with a deadline: the server signals nothing else we can wait on.
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -287,7 +306,7 @@ class Nginx(ServerProcess):
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         try:
-            _wait_for_port(self.host, port, self._proc, time.monotonic() + 10)
+            wait_for_port(self.host, port, self._proc, time.monotonic() + 10)
         except HarnessError as exc:
             log = Path(tmp, "error.log")
             detail = log.read_text().strip().splitlines()[-1:] if log.exists() else []
