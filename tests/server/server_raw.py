@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -145,3 +146,27 @@ async def fetch_raw(url: str, path: str, *, method: str = "GET",
         return await conn.read_all()
     finally:
         await conn.aclose()
+
+
+async def read_until_reset(conn: RawConnection) -> bytes:
+    """Everything the server sent before it reset the connection; fails if it closed cleanly instead."""
+    received = b""
+    try:
+        while chunk := await conn.reader.read(65536):
+            received += chunk
+    except ConnectionResetError:
+        return received
+    raise AssertionError("the connection ended without a reset")
+
+
+async def wait_until(condition: Callable[[], bool], limit: float = 5.0) -> None:
+    """Wait for a state the server reaches on its own (a closed connection, paused reading).
+
+    The server signals nothing a test could await, so this polls; the limit only bounds a failing test
+    and nothing asserts how long it took.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not condition():
+        assert loop.time() < deadline, "condition not reached"
+        await asyncio.sleep(0.001)

@@ -8,20 +8,10 @@ import zlib
 
 import httptools
 import pytest
-from server_raw import RawConnection, fetch, fetch_raw
+from server_raw import RawConnection, fetch, fetch_raw, read_until_reset, wait_until
 
 from surge.server import TargetServer, serve
 from surge.server.faults import gzip_bomb_body
-
-
-async def _wait_until(condition: object, limit: float = 5.0) -> None:
-    # Polls a condition the server reaches on its own (a closed connection); bounded, never asserts time.
-    assert callable(condition)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not condition():
-        assert loop.time() < deadline, "condition not reached"
-        await asyncio.sleep(0.001)
 
 
 @pytest.mark.looptime
@@ -47,7 +37,7 @@ async def test_silence_never_answers_and_is_cleaned_up() -> None:
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(conn.reader.read(1), timeout=60)
     await conn.aclose()
-    await _wait_until(lambda: server.connections == 0)
+    await wait_until(lambda: server.connections == 0)
     await server.aclose()
 
 
@@ -55,10 +45,7 @@ async def test_reset_mid_body() -> None:
     async with serve() as url:
         conn = await RawConnection.open(url)
         conn.send("GET", "/fault/reset")
-        received = b""
-        with pytest.raises(ConnectionResetError):
-            while chunk := await conn.reader.read(65536):
-                received += chunk
+        received = await read_until_reset(conn)
         await conn.aclose()
     head, _, body = received.partition(b"\r\n\r\n")
     assert b"Content-Length: 100000" in head
@@ -133,12 +120,12 @@ async def test_endless_body_stops_when_client_goes() -> None:
     # Stop reading: the server must block on flow control, not buffer the endless body.
     (proto,) = list(server.app.connections)
     assert proto.transport is not None
-    await _wait_until(lambda: proto._write_paused)
+    await wait_until(lambda: proto._write_paused)
     assert proto.transport.get_write_buffer_size() < 2**20
     tasks_before = len(asyncio.all_tasks())
     await conn.aclose()
-    await _wait_until(lambda: server.connections == 0)
-    await _wait_until(lambda: len(asyncio.all_tasks()) < tasks_before)
+    await wait_until(lambda: server.connections == 0)
+    await wait_until(lambda: len(asyncio.all_tasks()) < tasks_before)
     await server.aclose()
 
 
@@ -161,12 +148,12 @@ async def test_cancelled_delay_when_client_leaves() -> None:
     url = await server.start()
     conn = await RawConnection.open(url)
     conn.send("GET", "/delay/600000")
-    await _wait_until(lambda: server.connections == 1 and any(p._task for p in server.app.connections))
+    await wait_until(lambda: server.connections == 1 and any(p._task for p in server.app.connections))
     (proto,) = list(server.app.connections)
     task = proto._task
     assert task is not None
     await conn.aclose()
-    await _wait_until(task.done)
+    await wait_until(task.done)
     assert task.cancelled()
     assert server.connections == 0
     await server.aclose()
