@@ -212,8 +212,8 @@ async def test_source_errors_always_raise(policy: str) -> None:
             pass
 
 
-@pytest.mark.looptime
-async def test_rate_limits_starts() -> None:
+async def start_times(n: int, *, concurrency: int, rate: float) -> list[float]:
+    """When each of ``n`` calls started (loop time), after checking every item came back."""
     starts: list[float] = []
     loop = asyncio.get_running_loop()
 
@@ -221,8 +221,14 @@ async def test_rate_limits_starts() -> None:
         starts.append(loop.time())
         return x
 
-    out = [r async for r in amap(fn, range(11), concurrency=5, rate=10)]
-    assert sorted(out) == list(range(11))
+    out = [r async for r in amap(fn, range(n), concurrency=concurrency, rate=rate)]
+    assert sorted(out) == list(range(n))
+    return starts
+
+
+@pytest.mark.looptime
+async def test_rate_limits_starts() -> None:
+    starts = await start_times(11, concurrency=5, rate=10)
     # 10 per second, burst 1 (below 200/s): 11 starts span 1 s.
     assert starts[-1] - starts[0] == pytest.approx(1.0, abs=1e-3)
     for a, b in itertools.pairwise(starts):
@@ -231,15 +237,7 @@ async def test_rate_limits_starts() -> None:
 
 @pytest.mark.looptime
 async def test_high_rate_starts_a_small_burst_then_keeps_the_rate() -> None:
-    starts: list[float] = []
-    loop = asyncio.get_running_loop()
-
-    async def fn(x: int) -> int:
-        starts.append(loop.time())
-        return x
-
-    out = [r async for r in amap(fn, range(1010), concurrency=50, rate=1000)]
-    assert len(out) == 1010
+    starts = await start_times(1010, concurrency=50, rate=1000)
     # Burst 10 (10 ms worth) at once, then one every millisecond: the last of 1010 starts at t = 1 s.
     assert starts[:10] == [starts[0]] * 10
     assert starts[10] - starts[0] == pytest.approx(0.001, abs=1e-6)
