@@ -78,6 +78,11 @@ async def test_bad_numbers_are_400() -> None:
                      "/ratelimit?rps=0", "/redirect-to"):
             resp = await fetch(url, path)
             assert resp.status == 400, path
+        # The body says what was wrong with which parameter.
+        for path, reason in (("/bytes/abc", b"n must be an integer"),
+                             ("/ratelimit?rps=x", b"rps must be a number"),
+                             ("/flaky?p=2", b"p must be between 0.0 and 1.0")):
+            assert reason in (await fetch(url, path)).body, path
 
 
 @pytest.mark.looptime

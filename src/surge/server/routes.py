@@ -48,6 +48,7 @@ import gzip
 import zlib
 from collections.abc import Callable
 from http import HTTPStatus
+from typing import TypeVar
 from urllib.parse import parse_qsl
 
 import brotli
@@ -58,6 +59,8 @@ from surge.server import faults, site
 from surge.server.limits import FlakyCounter, ServerRateLimit, flaky_fails
 from surge.server.protocol import HttpServerProtocol, Reply, Request
 from surge.server.responses import HTML, JSON, LAST_CHUNK, TEXT, XML, chunk, head, json_response, response
+
+_N = TypeVar("_N", int, float)
 
 ROOT_BODY = (b"surge serve: hello, from the embedded target server. "
              b"This page is 100 bytes for load testing: okay.\n")
@@ -81,28 +84,25 @@ def params(request: Request) -> dict[str, str]:
     return dict(parse_qsl(request.query.decode("latin-1"), keep_blank_values=True))
 
 
-def _int(value: str | None, default: int, low: int, high: int, name: str) -> int:
+def _bounded(value: str | None, default: _N, low: _N, high: _N, name: str, *, parse: Callable[[str], _N],
+             kind: str) -> _N:
     if value is None or value == "":
         return default
     try:
-        number = int(value)
+        number = parse(value)
     except ValueError:
-        raise BadRequest(f"{name} must be an integer") from None
+        raise BadRequest(f"{name} must be {kind}") from None
     if not low <= number <= high:
         raise BadRequest(f"{name} must be between {low} and {high}")
     return number
+
+
+def _int(value: str | None, default: int, low: int, high: int, name: str) -> int:
+    return _bounded(value, default, low, high, name, parse=int, kind="an integer")
 
 
 def _float(value: str | None, default: float, low: float, high: float, name: str) -> float:
-    if value is None or value == "":
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise BadRequest(f"{name} must be a number") from None
-    if not low <= number <= high:
-        raise BadRequest(f"{name} must be between {low} and {high}")
-    return number
+    return _bounded(value, default, low, high, name, parse=float, kind="a number")
 
 
 def _multi(pairs: list[tuple[str, str]]) -> dict[str, str | list[str]]:
