@@ -28,7 +28,7 @@ from surge.errors import (
 from surge.http.connection import Connection
 from surge.http.decoding import Decoder, decode_body, make_decoder
 from surge.http.head import content_encoding
-from surge.http.models import Limits, PoolStatistics, Response, Timeout
+from surge.http.models import NOT_READ, Limits, PoolStatistics, Response, Timeout
 from surge.http.pool import Origin, PoolState
 from surge.http.proxy import Proxy, open_tunnel, parse_proxy
 from surge.http.redirects import REDIRECT_STATUSES, plan_redirect
@@ -400,6 +400,7 @@ class Client:
         r._reason = None
         r._head = conn.head
         r._headers = None
+        r._content_type = NOT_READ
         r.url = req.target.url
         r.method = req.method
         r.history = []

@@ -6,7 +6,7 @@ headers are never looked at cost no per-header work.
 
 from __future__ import annotations
 
-__all__ = ["content_encoding", "parse_head"]
+__all__ = ["content_encoding", "header_value", "parse_head"]
 
 
 def parse_head(data: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
@@ -45,4 +45,41 @@ def content_encoding(data: bytes) -> str | None:
     if b"\ncontent-encoding:" not in lowered:
         return None
     values = [v for k, v in parse_head(data)[1] if k.lower() == b"content-encoding"]
+    return b", ".join(values).decode("latin-1") if values else None
+
+
+def header_value(data: bytes, name: bytes) -> str | None:
+    """The value of header ``name`` (lower-case bytes, e.g. ``b"content-type"``) in the final response head of
+    ``data`` (which may run on into the body), repeated fields joined with ``", "``; None when absent.
+
+    Hot path (the client's ``Response.content_type``, read for every outcome): one lower-cased copy and a few
+    scans, only this field decoded. Rare shapes (1xx heads first, a repeated or folded field) take the full
+    parse, so the answer always equals ``Headers.get``.
+    """
+    if data[9:10] == b"1":  # "HTTP/1.1 1xx": interim heads come first
+        return _slow_value(data, name)
+    low = data.lower()
+    needle = _NEEDLES.get(name) or b"\r\n" + name + b":"
+    i = low.find(needle)
+    if i < 0:
+        return None
+    end = low.find(b"\r\n\r\n")
+    if end < 0:
+        return _slow_value(data, name)  # not a whole head
+    if i > end:
+        return None  # only in the body
+    i += len(needle)
+    j = low.find(b"\r\n", i)
+    # A second field of that name, or a folded continuation line (space or tab): the full parse joins them.
+    if low[j + 2] in _FOLD or low.find(needle, j, end) >= 0:
+        return _slow_value(data, name)
+    return data[i:j].strip().decode("latin-1")
+
+
+_FOLD = (32, 9)
+_NEEDLES = {b"content-type": b"\r\ncontent-type:"}
+
+
+def _slow_value(data: bytes, name: bytes) -> str | None:
+    values = [v for k, v in parse_head(data)[1] if k.lower() == name]
     return b", ".join(values).decode("latin-1") if values else None

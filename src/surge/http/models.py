@@ -11,12 +11,15 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from surge.http.head import parse_head
+from surge.http.head import header_value, parse_head
 
 if TYPE_CHECKING:
     from surge.http.client import ResponseStream
 
 __all__ = ["Headers", "Limits", "PoolStatistics", "Response", "Timeout"]
+
+# Response._content_type before it is read (None is a valid value: no Content-Type).
+NOT_READ: Any = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,7 @@ class Response:
 
     # Hot path: created once per request, so slots and a lazy ``headers``.
     __slots__ = (
+        "_content_type",
         "_head",
         "_headers",
         "_reason",
@@ -177,6 +181,7 @@ class Response:
         self._reason: str | None = reason
         self._headers: Headers | None = headers if isinstance(headers, Headers) else Headers(headers)
         self._head: list[bytes] | None = None
+        self._content_type: str | None = NOT_READ
         self._stream: ResponseStream | None = None
         self.url = url
         self.method = method
@@ -196,6 +201,25 @@ class Response:
             h = self._headers
             assert h is not None
         return h
+
+    @property
+    def content_type(self) -> str | None:
+        """The Content-Type header's value (None when absent), equal to ``headers.get("content-type")``.
+
+        Cheap: read straight from the raw head without decoding the other headers (once, then cached), so
+        code that needs only this field on every response (the engine's outcome records) pays little.
+        """
+        ct = self._content_type
+        if ct is NOT_READ:
+            if self._headers is not None:
+                ct = self._headers.get("content-type")
+            elif self._head:
+                head = self._head
+                ct = header_value(head[0] if len(head) == 1 else b"".join(head), b"content-type")
+            else:
+                ct = None
+            self._content_type = ct
+        return ct
 
     @property
     def http_version(self) -> str:
