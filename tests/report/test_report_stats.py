@@ -80,6 +80,30 @@ def test_counts_by_status_error_bytes_and_retries() -> None:
     assert snap.eta_s == pytest.approx(0.5)
 
 
+def test_record_many_counts_like_record_one_by_one() -> None:
+    rng = random.Random(3)
+    outcomes = [FakeOutcome(rng.choice([200, 200, 404, 503, None, 1234]), ok=rng.random() < 0.7,
+                            error=rng.choice([None, "connect", "timeout_read"]), attempts=rng.randint(1, 3),
+                            elapsed_ms=rng.uniform(0.1, 50.0), bytes=rng.randint(0, 500))
+                for _ in range(3000)]
+    one, many = ManualClock(), ManualClock()
+    a, b = Stats(clock=one), Stats(clock=many)
+    for second in range(3):  # the same batches land in the same clock seconds
+        one.now = many.now = 100.2 + second
+        chunk = outcomes[second * 1000:(second + 1) * 1000]
+        for o in chunk:
+            a.record(o)
+        b.record_many(chunk)
+    b.record_many([])
+    one.now = many.now = 103.5
+    sa, sb = a.snapshot(), b.snapshot()
+    assert (sa.requests, sa.ok, sa.failed, sa.bytes, sa.retries) == (sb.requests, sb.ok, sb.failed, sb.bytes,
+                                                                      sb.retries)
+    assert sa.requests == 3000 and sa.failed > 0 and sa.retries > 0
+    assert dict(sa.status) == dict(sb.status) and dict(sa.errors) == dict(sb.errors)
+    assert sa.latency == sb.latency and sa.series == sb.series
+
+
 def test_series_buckets_by_clock_second_with_gaps() -> None:
     clock = ManualClock(50.0)
     stats = Stats(clock=clock)

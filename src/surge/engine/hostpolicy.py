@@ -252,11 +252,12 @@ class HostPolicy:
             return h, lease
         return None
 
-    def release(self, h: HostState, now: float, *, rtt: float | None = None, status: int | None = None,
+    def release(self, h: HostState, now: float, rtt: float | None = None, status: int | None = None,  # noqa: PLR0917 - positional on the hot path
                 error: str | None = None, retry_after: float | None = None) -> bool:
         """A request to ``h`` ended (``status`` or ``error``); update its limit, pause and breaker.
 
         ``retry_after`` (seconds) pauses the whole host. Returns True when the host became ready to run.
+        Hot path (once per request): the engine passes everything positionally.
         """
         h.in_flight -= 1
         self.in_flight -= 1

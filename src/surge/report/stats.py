@@ -9,7 +9,7 @@ import asyncio
 import time
 from array import array
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -327,6 +327,41 @@ class Stats:
                 self._errors[error] = self._errors.get(error, 0) + 1
         self._bytes += outcome.bytes
         self._attempts += outcome.attempts
+
+    def record_many(self, outcomes: Iterable[OutcomeLike]) -> None:
+        """Count a batch of finished requests, all at this moment (the engine's committer calls it per batch).
+
+        Hot path: the same counts as :meth:`record` with the attribute lookups paid once per batch.
+        """
+        now = self._clock()
+        if now >= self._bucket_end:
+            self._roll(now)
+        status_slots = self._status
+        lat_append = self._lat_append
+        n = 0
+        failed = 0
+        nbytes = 0
+        attempts = 0
+        for outcome in outcomes:
+            n += 1
+            status = outcome.status
+            if status is not None:
+                try:
+                    status_slots[status] += 1
+                except IndexError:
+                    self._status_other[status] = self._status_other.get(status, 0) + 1
+                lat_append(int(outcome.elapsed_ms * 1000.0 + 0.5))
+            if not outcome.ok:
+                failed += 1
+                error = outcome.error
+                if error is not None:
+                    self._errors[error] = self._errors.get(error, 0) + 1
+            nbytes += outcome.bytes
+            attempts += outcome.attempts
+        self._bucket_n += n
+        self._bucket_failed += failed
+        self._bytes += nbytes
+        self._attempts += attempts
 
     def set_in_flight(self, n: int) -> None:
         """Report how many requests are currently being sent (shown by the live progress)."""
