@@ -21,6 +21,7 @@ from surge.errors import (
     PoolClosed,
     ProtocolError,
     RequestError,
+    SurgeError,
     TLSError,
     TooManyRedirects,
     TotalTimeout,
@@ -33,6 +34,7 @@ from surge.http.pool import Origin, PoolState
 from surge.http.proxy import Proxy, open_tunnel, parse_proxy
 from surge.http.redirects import REDIRECT_STATUSES, plan_redirect
 from surge.http.request import (
+    _UNSAFE_TARGET,
     Body,
     HeaderInput,
     ParamInput,
@@ -57,6 +59,7 @@ _UNSET: Any = _Unset()
 _DEFAULT_TIMEOUT = Timeout()
 _DEFAULT_LIMITS = Limits()
 _PREPARED_CACHE_MAX = 4096
+_ORIGIN_CACHE_MAX = 1024
 _NO_BODY_STATUS = frozenset({204, 304})
 
 _Waiter = asyncio.Future[Connection | None]
@@ -107,6 +110,7 @@ class Client:
         self._proxy: Proxy | None = parse_proxy(proxy) if proxy else None
         self._state: PoolState[Connection, _Waiter] = PoolState(limits)
         self._prepared: dict[tuple[str, str], Prepared] = {}
+        self._origins: dict[tuple[str, str], _OriginTemplate] = {}
         self._conns: set[Connection] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sweeper: asyncio.TimerHandle | None = None
@@ -142,6 +146,8 @@ class Client:
             # Hot path: a plain request to a URL seen before, with an idle kept-alive connection to its
             # origin, runs inline here: no extra coroutine frames, no parsing, one write, one future.
             req = self._prepared.get((method, url))
+            if req is None and self._loop is not None:
+                req = self._from_origin(method, url)  # a new URL on a known origin: no URL parse
             if req is not None:
                 state = self._state
                 o = state.origins.get(req.target.key)
@@ -647,11 +653,84 @@ class Client:
         return prepare(method, target, defaults, headers, content, absolute_form=absolute)
 
     def _prepare_cached(self, method: str, url: str) -> Prepared:
-        req = self._prepare(method, parse_url(url), None, None)
+        req = self._from_origin(method, url)
+        if req is None:
+            req = self._prepare(method, parse_url(url), None, None)
+            self._remember(method, url, req)
+        return req
+
+    def _remember(self, method: str, url: str, req: Prepared) -> None:
         if len(self._prepared) >= _PREPARED_CACHE_MAX:
             self._prepared.clear()  # crawls see each URL once: a bounded cache, not an LRU
         self._prepared[(method, url)] = req
-        return req
+
+    # Hot path: once per new URL (a URL list, a crawl). Only the path and query are looked at; the origin is
+    # parsed once and its request-head tail reused. Returns None for anything unusual (the caller then
+    # parses the whole URL, which also reports errors).
+    def _from_origin(self, method: str, url: str) -> Prepared | None:
+        if self._proxy is not None:
+            return None
+        start = url.find("://") + 3
+        if start < 3:
+            return None
+        # The authority ends at the first "/", "?" or "#", as urlsplit sees it.
+        end = url.find("/", start)
+        if end < 0:
+            end = len(url)
+        q = url.find("?", start, end)
+        if q >= 0:
+            end = q
+        h = url.find("#", start, end)
+        if h >= 0:
+            end = h
+        prefix = url[:end]
+        if url[0] <= " " or url[-1] <= " " or not prefix.isascii():
+            return None  # parse_url strips and IDNA-encodes: leave such URLs to it
+        tmpl = self._origins.get((method, prefix))
+        if tmpl is None:
+            tmpl = self._origin_template(method, prefix)
+            if tmpl is None:
+                return None
+        rest = url[end:]
+        f = rest.find("#")
+        if f >= 0:
+            rest = rest[:f]
+        if not rest or rest[0] == "?":
+            rest = "/" + rest
+        if rest[-1] == "?" or _UNSAFE_TARGET.search(rest):
+            return None  # an empty query or bytes to quote: parse_url's rules apply
+        base = tmpl.target
+        t = Target()
+        t.scheme = base.scheme
+        t.host = base.host
+        t.port = base.port
+        t.tls = base.tls
+        t.key = base.key
+        t.host_header = base.host_header
+        t.target = rest
+        t.url = tmpl.url_prefix + rest
+        p = Prepared()
+        p.method = tmpl.method
+        p.target = t
+        p.headers = []
+        p.head = tmpl.head_start + rest.encode("ascii") + tmpl.head_tail
+        p.body = None
+        p.chunked = False
+        p.idempotent = tmpl.idempotent
+        p.is_head = tmpl.is_head
+        self._remember(method, url, p)
+        return p
+
+    def _origin_template(self, method: str, prefix: str) -> _OriginTemplate | None:
+        try:
+            base = self._prepare(method, parse_url(prefix + "/"), None, None)
+        except SurgeError:
+            return None
+        if len(self._origins) >= _ORIGIN_CACHE_MAX:
+            self._origins.clear()
+        tmpl = _OriginTemplate(base)
+        self._origins[(method, prefix)] = tmpl
+        return tmpl
 
     def _ssl_context(self) -> ssl.SSLContext:
         ctx = self._ssl_ctx
@@ -659,6 +738,22 @@ class Client:
             ctx = self._ssl_ctx = make_ssl_context(self._verify)
         return ctx
 
+
+
+class _OriginTemplate:
+    """A plain request to the root of one origin, cut so a request to any path there is two joins away."""
+
+    __slots__ = ("head_start", "head_tail", "idempotent", "is_head", "method", "target", "url_prefix")
+
+    def __init__(self, base: Prepared) -> None:
+        self.method = base.method
+        self.target = base.target
+        self.url_prefix = base.target.url[:-1]  # the URL of "/" without its slash
+        head = base.head
+        self.head_start = head[:len(base.method) + 1]  # "GET "
+        self.head_tail = head[head.index(b" HTTP/1.1\r\n"):]
+        self.idempotent = base.idempotent
+        self.is_head = base.is_head
 
 
 class ResponseStream:
