@@ -45,6 +45,29 @@ def test_check_url() -> None:
         check_url("http://h:0/")
 
 
+def test_check_url_remembers_only_valid_origins() -> None:
+    import surge.engine.input as inp
+
+    urls = ["http://h/a", "http://h?q", "http://h#f", "http://h", "http://h:0/", "http://h:x/a", "ftp://h/a",
+            "http://[::1/a", "http:///a", "http://h:8/a", "https://h/a", "HTTP://H/a", "http:/h/a://b/c",
+            "http://h:99999/a", "http://h@/a"]
+
+    def verdicts() -> list[bool]:
+        out = []
+        for u in urls:
+            try:
+                out.append(check_url(u) == u)
+            except InvalidURL:
+                out.append(False)
+        return out
+
+    inp._VALID_PREFIXES.clear()
+    first = verdicts()  # each URL checked in full, valid prefixes remembered
+    assert first == verdicts()  # the same answers from the remembered prefixes
+    assert first.count(True) == 7
+    assert "http://h" in inp._VALID_PREFIXES and "http://h:0" not in inp._VALID_PREFIXES
+
+
 async def test_args_source_repeats_lazily_and_resumes() -> None:
     src = ArgsSource(["http://a/", "http://b/"], count=5)
     assert src.total == 5

@@ -43,6 +43,19 @@ class RequestDefaults:
 
 def check_url(url: str) -> str:
     """Return ``url`` if surge can request it (http/https, a host, a valid port); else raise InvalidURL."""
+    # Hot path (every input line): validity depends only on the scheme and authority, so a prefix seen
+    # valid before answers without parsing. The prefix ends where urlsplit ends the authority.
+    start = url.find("://") + 3
+    prefix = ""
+    if start >= 3:
+        end = len(url)
+        for delim in "/?#":
+            i = url.find(delim, start, end)
+            if i >= 0:
+                end = i
+        prefix = url[:end]
+        if prefix in _VALID_PREFIXES:
+            return url
     try:
         parts = urlsplit(url)
         port = parts.port  # raises ValueError on a bad port
@@ -54,7 +67,14 @@ def check_url(url: str) -> str:
         raise InvalidURL(f"invalid URL {url!r}: no host")
     if port == 0:
         raise InvalidURL(f"invalid URL {url!r}: port 0")
+    if prefix:
+        if len(_VALID_PREFIXES) >= 4096:
+            _VALID_PREFIXES.clear()  # bounded: a list over millions of hosts only re-checks more often
+        _VALID_PREFIXES.add(prefix)
     return url
+
+
+_VALID_PREFIXES: set[str] = set()
 
 
 def _headers_of(value: Any, where: str) -> tuple[tuple[str, str], ...]:
@@ -231,7 +251,16 @@ class FileSource:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError:
                     raise ConfigError(f"{path}:{self._line}: not UTF-8") from None
-                item = parse_line(line, str(self._line), d, f"{path}:{self._line}")
+                url = line.strip()
+                if url and url[0] not in "#{":
+                    # Hot path: a plain URL line (parse_line's first case, without building its context).
+                    try:
+                        item: WorkItem | None = WorkItem(check_url(url), d.method, d.headers, d.body,
+                                                         str(self._line))
+                    except InvalidURL as exc:
+                        raise InvalidURL(f"{path}:{self._line}: {exc}") from None
+                else:
+                    item = parse_line(line, str(self._line), d, f"{path}:{self._line}")
             except ConfigError as exc:
                 # The good lines before a bad one are still work to do: hand them out, fail on the next
                 # read. The checkpoint stays before the bad line, so a rerun stops on it again.

@@ -191,7 +191,9 @@ class SQLiteQueue:
                 items = await self._source.read(n - len(leases))
                 exhausted = len(items) < n - len(leases)
                 cp = self._source.checkpoint()
-                first = await self._io(self._insert_sync, items, (cp, exhausted))
+                # Input read is input consumed: its rows must be stored even if this lease is cancelled
+                # now (they are leased again from the database by the next lease or the next run).
+                first = await asyncio.shield(self._io(self._insert_sync, items, (cp, exhausted)))
                 self._exhausted = exhausted
                 leases.extend(Lease(item, first + i) for i, item in enumerate(items))
                 self._cursor = max(self._cursor, first + len(items) - 1)
