@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import IO, Any, Self
 
 import psutil  # type: ignore[import-untyped]  # no stubs in the dev extra
 
@@ -331,6 +331,7 @@ class SurgeServer(ServerProcess):
         self.core = core
         self.loop = loop
         self.extra = list(extra)
+        self._drains: list[tuple[threading.Thread, IO[str]]] = []
 
     def start(self) -> None:
         """Start `surge serve --port 0` and read the URL it prints on its first stdout line."""
@@ -351,8 +352,20 @@ class SurgeServer(ServerProcess):
             raise HarnessError(f"surge serve did not print its URL (got {line!r}) {detail}".strip())
         self.url = m.group(0).rstrip("/")
         # Drain both pipes so a chatty server can never block on a full pipe mid-benchmark.
-        for stream in (proc.stdout, proc.stderr):
-            threading.Thread(target=stream.read, daemon=True).start()
+        self._drains = [(threading.Thread(target=stream.read, daemon=True), stream)
+                        for stream in (proc.stdout, proc.stderr)]
+        for drain, _ in self._drains:
+            drain.start()
+
+    def stop(self) -> None:
+        """Stop the server, let the pipe readers reach end of file, then close the pipes."""
+        super().stop()
+        for drain, stream in self._drains:
+            drain.join(timeout=5)
+            # Closing blocks while another thread reads: a pipe still held open elsewhere is left alone.
+            if not drain.is_alive():
+                stream.close()
+        self._drains = []
 
 
 # ---------------------------------------------------------------------------------------------- clients
