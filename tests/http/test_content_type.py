@@ -67,3 +67,16 @@ async def test_from_the_wire(scripted: Callable[[Script], asyncio.Future[str]]) 
     # Headers decoded first: the property reads them instead of the raw head.
     r3._content_type = NOT_READ
     assert r3.content_type == "a/b, c/d"
+
+
+def test_a_repeated_head_is_answered_from_the_memo_and_a_different_one_is_not() -> None:
+    a = b"HTTP/1.1 200 OK\r\nContent-Type: a/a\r\n\r\n"
+    b = b"HTTP/1.1 200 OK\r\nContent-Type: b/b\r\n\r\n"
+    answers = []
+    for raw in (a, a, b, a, b"HTTP/1.1 200 OK\r\n\r\n"):
+        r = Response.__new__(Response)
+        r._head = [raw]
+        r._headers = None
+        r._content_type = NOT_READ
+        answers.append(r.content_type)
+    assert answers == ["a/a", "a/a", "b/b", "a/a", None]

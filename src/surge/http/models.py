@@ -20,6 +20,8 @@ __all__ = ["Headers", "Limits", "PoolStatistics", "Response", "Timeout"]
 
 # Response._content_type before it is read (None is a valid value: no Content-Type).
 NOT_READ: Any = object()
+# The last raw head whose Content-Type was read, and that value (one tuple: replaced in one step).
+_last_head: tuple[bytes, str | None] = (b"", None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,8 +216,17 @@ class Response:
             if self._headers is not None:
                 ct = self._headers.get("content-type")
             elif self._head:
+                global _last_head  # a one-entry memo shared by all responses
                 head = self._head
-                ct = header_value(head[0] if len(head) == 1 else b"".join(head), b"content-type")
+                data = head[0] if len(head) == 1 else b"".join(head)
+                last = _last_head
+                # Responses in a row from one server are often byte for byte the same (a load test, a
+                # static page): one comparison instead of a scan. Same bytes, same answer.
+                if data == last[0]:
+                    ct = last[1]
+                else:
+                    ct = header_value(data, b"content-type")
+                    _last_head = (data, ct)
             else:
                 ct = None
             self._content_type = ct
