@@ -235,6 +235,22 @@ def fetch(  # noqa: PLR0917 - click passes every option as an argument
     sys.exit(code)
 
 
+def _tune_gc() -> None:
+    """Make the garbage collector cheap for the run: the process is ours and lives for one run.
+
+    Every request allocates a few short-lived objects (response, outcome, futures); at the default gen0
+    threshold of 700 a young collection ran every ~100 requests, 5-7% of the time of a load test. Objects
+    that exist now (modules, the client, the sink) are frozen out of every later collection, and the young
+    generation may grow to 20,000 objects first: only reference cycles wait longer to be freed.
+    """
+    import gc  # noqa: PLC0415
+
+    gc.collect()
+    gc.freeze()
+    gen0, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(max(gen0, 20_000), gen1, gen2)
+
+
 async def _main(fetcher: Any, source: Any, *, as_json: bool, report: str | None, progress: bool,
                 drain: float, command: str, state: str | None) -> int:
     from surge.aio import Shutdown, loop_name  # noqa: PLC0415
@@ -243,6 +259,7 @@ async def _main(fetcher: Any, source: Any, *, as_json: bool, report: str | None,
 
     stats = Stats(total=source.total)
     fetcher.stats = stats
+    _tune_gc()
     error: SurgeError | None = None
     async with Shutdown(drain_timeout=drain) as sd, LiveProgress(stats, enabled=progress):
         try:
