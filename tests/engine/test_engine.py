@@ -225,3 +225,37 @@ async def test_adaptive_concurrency_shrinks_under_429() -> None:
         assert f.engine is not None and f.engine.limit is not None
         stats = f.engine.limit.statistics()
         assert stats.min_seen < 32 and stats.dropped >= 300
+
+
+async def test_live_progress_sees_the_requests_in_flight() -> None:
+    # The progress line's "in flight" comes from the engine while it runs, and is 0 once it has finished.
+    from surge.report.stats import Stats
+    from surge.report.terminal import render_progress
+
+    gate = asyncio.Event()
+    entered = 0
+    all_in = asyncio.Event()
+
+    class Gated:
+        def __init__(self, client: Client) -> None:
+            self.client = client
+
+        async def request(self, method: str, url: str, **kw: Any) -> Any:
+            nonlocal entered
+            entered += 1
+            if entered == 5:
+                all_in.set()
+            await gate.wait()
+            return await self.client.request(method, url, **kw)
+
+    stats = Stats()
+    async with serve() as url, Client() as client:
+        fetcher = Fetcher(concurrency=5, client=Gated(client), stats=stats)
+        task = asyncio.create_task(fetcher.run([f"{url}/"] * 8))
+        await asyncio.wait_for(all_in.wait(), 10)
+        assert stats.snapshot(series=False).in_flight == 5
+        assert "in flight 5" in str(render_progress(stats.snapshot(series=False)))
+        gate.set()
+        result = await task
+    assert result.done == 8
+    assert stats.snapshot().in_flight == 0

@@ -209,3 +209,15 @@ def test_records_the_engines_outcome_type() -> None:
     snap = stats.snapshot()
     assert (snap.requests, snap.ok, snap.bytes, snap.retries) == (2, 1, 7, 1)
     assert dict(snap.errors) == {"dns": 1} and snap.latency.max == 2.5
+
+
+def test_in_flight_is_read_from_a_tracked_source_at_snapshot_time() -> None:
+    stats = Stats(clock=lambda: 0.0)
+    count = [3]
+    stats.track_in_flight(lambda: count[0])
+    assert stats.snapshot(series=False).in_flight == 3
+    count[0] = 9
+    assert stats.snapshot(series=False).in_flight == 9
+    stats.track_in_flight(None)
+    stats.set_in_flight(0)
+    assert stats.snapshot(series=False).in_flight == 0

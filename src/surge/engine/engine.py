@@ -202,6 +202,10 @@ class Engine:
         if self.options.duration is not None:
             deadline = loop.call_later(self.options.duration, self.stop)
         self._sync_wall()
+        track = getattr(self.stats, "track_in_flight", None)
+        if track is not None:
+            # The progress line reads the count when it redraws; nothing is reported per request.
+            track(lambda: self.policy.in_flight)
         feeder = loop.create_task(self._feed())
         committer = loop.create_task(self._commit_loop())
         workers = [loop.create_task(self._worker()) for _ in range(self.workers)]
@@ -231,6 +235,9 @@ class Engine:
             result.stopped = self._stop.is_set()
             result.exhausted = self._exhausted and self.policy.queued == 0
             result.not_started = len(self.policy.drain())
+            if track is not None:
+                track(None)
+                self.stats.set_in_flight(0)
         if self._commit_error is not None:
             raise self._commit_error
         if self._feed_error is not None:

@@ -235,6 +235,7 @@ class Stats:
         "_flushed",
         "_hdr",
         "_in_flight",
+        "_in_flight_source",
         "_lat",
         "_lat_append",
         "_lat_max_us",
@@ -301,6 +302,7 @@ class Stats:
         self._conc_max = 0
         self._connections = ConnectionCounts()
         self._in_flight = 0
+        self._in_flight_source: Callable[[], int] | None = None
 
     # -- hot path --------------------------------------------------------------------------
 
@@ -366,6 +368,14 @@ class Stats:
     def set_in_flight(self, n: int) -> None:
         """Report how many requests are currently being sent (shown by the live progress)."""
         self._in_flight = n
+
+    def track_in_flight(self, source: Callable[[], int] | None) -> None:
+        """Read the in-flight count from ``source()`` at each snapshot (None: back to :meth:`set_in_flight`).
+
+        The engine registers its own count here, so the requests themselves never report anything: the
+        number is read only when the progress line or a summary asks for it.
+        """
+        self._in_flight_source = source
 
     # -- occasional updates ------------------------------------------------------------------
 
@@ -503,7 +513,7 @@ class Stats:
                 self._conc_final, self._conc_min, self._conc_max, tuple(self._trajectory)
             ),
             series=self._series(now) if series else Series((), (), (), (), ()),
-            in_flight=self._in_flight,
+            in_flight=self._in_flight if self._in_flight_source is None else self._in_flight_source(),
             total=self._total,
             loop=self._loop,
             finished=self._finished_at is not None,
