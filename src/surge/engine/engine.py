@@ -468,11 +468,10 @@ class Engine:
                 error = "protocol"  # a response surge could not make sense of; never a crashed run
             # A response carries the time the client measured; only a failure needs a clock read here.
             elapsed = resp.elapsed if error is None else perf_counter() - t0
-            t = now()
             retry_after: float | None = None
             if status in _DROP:
                 retry_after = parse_retry_after(resp.headers.get("retry-after"))
-                woke = release(host, t, elapsed, status, error, retry_after)
+                woke = release(host, now(), elapsed, status, error, retry_after)
             elif error is None and host.in_ready and host.limiter is None and not host.fails \
                     and not host.probing:
                 # HostPolicy.release's common case, inlined: a plain response from a healthy host that is
@@ -482,7 +481,7 @@ class Engine:
                 policy.in_flight -= 1
                 woke = False
             else:
-                woke = release(host, t, elapsed, status, error, retry_after)
+                woke = release(host, now(), elapsed, status, error, retry_after)
             if woke and self._idle:
                 self._wake(1)  # the host has room again and someone is waiting for work
             if limit is not None:
@@ -494,6 +493,7 @@ class Engine:
                 delay = retry.next_delay(lease.tries, None, retry_after, elapsed=wall() - lease.started_at)
                 if delay is not None:
                     if not self._stopping:
+                        t = now()
                         policy.push(lease, t + delay, t)  # rescheduled, not slept on: the slot moves on
                         if self._idle:
                             self._arm_timer()

@@ -174,7 +174,12 @@ class ArgsSource:
         urls = self._urls
         m = len(urls)
         # Load-mode hot loop: one WorkItem per request, the URL string shared, no per-item copies.
-        items = [WorkItem(urls[i % m], d.method, d.headers, d.body, str(i + 1)) for i in range(start, stop)]
+        method, headers, body = d.method, d.headers, d.body
+        if m == 1:
+            url = urls[0]
+            items = [WorkItem(url, method, headers, body, k) for k in map(str, range(start + 1, stop + 1))]
+        else:
+            items = [WorkItem(urls[i % m], method, headers, body, str(i + 1)) for i in range(start, stop)]
         self._next = stop
         return items
 

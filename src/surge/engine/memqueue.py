@@ -46,7 +46,7 @@ class MemoryQueue:
         first = self._next_id
         self._next_id += len(items)
         self._out += len(items)
-        return [Lease(item, first + i) for i, item in enumerate(items)]
+        return list(map(Lease, items, range(first, first + len(items))))  # per item: no tuple, no frame
 
     async def ack(self, done: Sequence[tuple[Lease, Outcome]]) -> None:
         """Forget the items: nothing is kept once an outcome is handed on."""
