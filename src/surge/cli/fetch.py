@@ -257,9 +257,9 @@ async def _main(fetcher: Any, source: Any, *, as_json: bool, report: str | None,
     from surge.report.stats import Stats  # noqa: PLC0415
     from surge.report.terminal import LiveProgress  # noqa: PLC0415
 
+    _tune_gc()  # before the stats clock starts: the collection is start-up work, not the run's
     stats = Stats(total=source.total)
     fetcher.stats = stats
-    _tune_gc()
     error: SurgeError | None = None
     async with Shutdown(drain_timeout=drain) as sd, LiveProgress(stats, enabled=progress):
         try:
