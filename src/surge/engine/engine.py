@@ -336,8 +336,12 @@ class Engine:
     async def _commit_loop(self) -> None:
         loop = asyncio.get_running_loop()
         interval = self.options.flush_interval
+        flush_size = self.options.flush_size
         while True:
-            if not self._done and not self._finished:
+            # Wait for a full batch (or the interval) even when some outcomes are already waiting: the
+            # commit just made let the workers add a few, and committing those at once would shrink every
+            # batch to what arrives during one commit (~100 records, 10x the per-batch costs).
+            if len(self._done) < flush_size and not self._finished:
                 handle = loop.call_later(interval, self._flush.set)
                 await self._flush.wait()
                 handle.cancel()
