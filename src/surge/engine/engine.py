@@ -45,7 +45,11 @@ def _ms(seconds: float) -> float:
 
 
 class Sender(Protocol):
-    """What the engine needs from an HTTP client: ``surge.http.Client.request``'s shape."""
+    """What the engine needs from an HTTP client: ``surge.http.Client.request``'s shape.
+
+    The response is read for ``status``, ``url``, ``headers``, ``elapsed`` and ``ttfb`` (seconds, as the
+    client measured them), ``num_bytes``, ``content_type`` and, with ``save_body``, ``content``.
+    """
 
     async def request(self, method: str, url: str, *, headers: Any = None, content: bytes | None = None,
                       keep_body: bool = True) -> Any: ...
