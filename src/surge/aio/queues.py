@@ -29,6 +29,15 @@ class QueueStatistics:
 
     ``pauses`` counts how often the queue reached its high watermark; ``time_paused`` is the loop time
     spent paused in total (the current pause included); ``max_depth`` is the deepest it has been.
+
+    >>> q = WatermarkQueue(high=2)
+    >>> q.put_nowait("a"); q.put_nowait("b")
+    >>> s = q.statistics()
+    >>> (s.depth, s.max_depth, s.pauses, s.paused)
+    (2, 2, 1, True)
+    >>> _ = q.get_nowait(), q.get_nowait()
+    >>> (q.statistics().depth, q.statistics().paused)
+    (0, False)
     """
 
     depth: int
