@@ -26,7 +26,7 @@ from surge.errors import (
     TooManyRedirects,
     TotalTimeout,
 )
-from surge.http.connection import Connection
+from surge.http.connection import RECV_BUFFER, BufferedConnection, Connection
 from surge.http.decoding import Decoder, decode_body, make_decoder
 from surge.http.head import content_encoding
 from surge.http.models import NOT_READ, Limits, PoolStatistics, Response, Timeout
@@ -113,6 +113,7 @@ class Client:
         self._origins: dict[tuple[str, str], _OriginTemplate] = {}
         self._conns: set[Connection] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._recv_buffer: bytearray | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._closed = False
         self._fast = timeout.total is None  # the inline fast path handles no total timeout
@@ -548,7 +549,14 @@ class Client:
         ctx = self._ssl_context() if target.tls else None
         key = target.key
 
+        buffer = self._recv_buffer
+        if buffer is None and isinstance(loop, asyncio.BaseEventLoop):
+            # asyncio's own loops: receive into one buffer (see BufferedConnection); uvloop needs none.
+            buffer = self._recv_buffer = bytearray(RECV_BUFFER)
+
         def factory() -> Connection:
+            if buffer is not None:
+                return BufferedConnection(loop, key, self._connection_lost, buffer)
             return Connection(loop, key, self._connection_lost)
 
         last: RequestError | None = None
