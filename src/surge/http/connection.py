@@ -225,15 +225,17 @@ class Connection(asyncio.Protocol):
 
     # Hot path: once per request.
     def send(self, head: bytes, body: bytes | None, keep: bool, max_body: int | None,  # noqa: PLR0917 - positional on the hot path
-             read_timeout: float | None, is_head: bool, streaming: bool,
+             read_timeout: float | None, is_head: bool, streaming: bool, now: float,
              ) -> asyncio.Future[None]:
         """Write a request head; the future resolves when the response is complete (streaming: its headers).
 
-        Positional arguments only in the client's calls: keyword passing costs time on this path.
+        ``now`` is the loop's time, which the caller has just read. Positional arguments only in the client's
+        calls: keyword passing costs time on this path.
         """
         self.status = 0
         self.head = []
-        self.chunks = []
+        if self.chunks:
+            self.chunks = []  # the last response kept it; a body that was not kept left it empty
         self.keep = keep
         self.num_bytes = 0
         self.max_body = max_body
@@ -250,7 +252,6 @@ class Connection(asyncio.Protocol):
         self.transport.write(head if body is None else head + body)  # type: ignore[union-attr]
         self._read_timeout = read_timeout
         if read_timeout is not None:
-            now = self._loop.time()
             self.last_io = now
             if self._timer is None or self._timer_at > now + read_timeout:
                 self._arm(now)
