@@ -135,6 +135,25 @@ async def test_idle_expiry(server: str) -> None:
         assert not r.connection_reused and c.statistics().opened == 2
 
 
+@pytest.mark.looptime
+async def test_fast_path_follows_a_recreated_origin(server: str) -> None:
+    # The fast path remembers the last URL's pool entry; once the sweeper drops that entry, connections must
+    # go to the new one (else they would idle where no request looks and every later request opens anew).
+    url = server + "/"
+    async with Client(limits=Limits(idle_expiry=10)) as c:
+        await c.request("GET", url)
+        await c.request("GET", url)
+        await asyncio.sleep(16)  # the sweeper expires the connection and forgets the origin
+        assert not c._state.origins
+        await c.request("GET", url)
+        r1 = await c.request("GET", url)
+        r2 = await c.request("GET", url)
+        assert r1.connection_reused and r2.connection_reused
+        st = c.statistics()
+        assert (st.opened, st.idle, st.reused) == (2, 1, 3)
+        assert c._hot[3] is c._state.origins[c._hot[2].target.key]  # the fast path's memo is the live entry
+
+
 def _close_second_request(n: int, head: bytes, body: bytes) -> tuple[bytes | None, bool]:
     # The race every keep-alive client meets: the server drops an idle connection just as a request arrives.
     return (None, True) if n == 2 else (OK, False)

@@ -64,6 +64,9 @@ _NO_BODY_STATUS = frozenset({204, 304})
 
 _Waiter = asyncio.Future[Connection | None]
 _new_response = object.__new__
+_dead_origin: Origin[Connection, _Waiter] = Origin(None)
+_dead_origin.alive = False
+_NO_HOT = ("", "", Prepared(), _dead_origin)
 
 
 class Client:
@@ -120,6 +123,8 @@ class Client:
         self._fast = timeout.total is None  # the inline fast path handles no total timeout
         self._read_timeout = timeout.read
         self._idle_expiry = limits.idle_expiry
+        # The last fast-path request: (method, url, its Prepared, its origin's pool entry).
+        self._hot: tuple[str, str, Prepared, Origin[Connection, _Waiter]] = _NO_HOT
 
     # -- public API -------------------------------------------------------------------------------
 
@@ -147,93 +152,102 @@ class Client:
         if headers is None and params is None and content is None and timeout is None and self._fast:
             # Hot path: a plain request to a URL seen before, with an idle kept-alive connection to its
             # origin, runs inline here: no extra coroutine frames, no parsing, one write, one future.
-            req = self._prepared.get((method, url))
-            if req is None and self._loop is not None:
-                req = self._from_origin(method, url)  # a new URL on a known origin: no URL parse
-            if req is not None:
-                state = self._state
-                o = state.origins.get(req.target.key)
-                if o is not None and o.idle:
-                    # PoolState.checkout's common case, inlined: the newest idle connection is fresh.
-                    loop = self._loop
-                    assert loop is not None
-                    conn: Connection | None = o.idle[-1]
-                    assert conn is not None
-                    now = loop.time()
-                    if not conn.closed and now - conn.idle_since < self._idle_expiry:
-                        o.idle.pop()
-                        state.idle -= 1
-                        state.reused += 1
-                    else:
-                        conn = state.checkout(o, now)
-                        if state.to_close:
-                            self._flush()
-                    if conn is not None:
-                        start = perf_counter()
-                        state.requests += 1
-                        fut = conn.send(req.head, None, keep_body, max_body, self._read_timeout, req.is_head,
-                                        False, now)
-                        try:
-                            await fut
-                        except asyncio.CancelledError:
-                            self._abandon(conn)
+            state = self._state
+            hot = self._hot
+            if url == hot[1] and method == hot[0] and hot[3].alive:
+                # The same URL as the last fast request (a load test): no key tuples to build and hash.
+                req: Prepared | None = hot[2]
+                o: Origin[Connection, _Waiter] | None = hot[3]
+            else:
+                req = self._prepared.get((method, url))
+                if req is None and self._loop is not None:
+                    req = self._from_origin(method, url)  # a new URL on a known origin: no URL parse
+                o = None
+                if req is not None:
+                    o = state.origins.get(req.target.key)
+                    if o is not None:
+                        self._hot = (method, url, req, o)
+            if req is not None and o is not None and o.idle:
+                # PoolState.checkout's common case, inlined: the newest idle connection is fresh.
+                loop = self._loop
+                assert loop is not None
+                conn: Connection | None = o.idle[-1]
+                assert conn is not None
+                now = loop.time()
+                if not conn.closed and now - conn.idle_since < self._idle_expiry:
+                    o.idle.pop()
+                    state.idle -= 1
+                    state.reused += 1
+                else:
+                    conn = state.checkout(o, now)
+                    if state.to_close:
+                        self._flush()
+                if conn is not None:
+                    start = perf_counter()
+                    state.requests += 1
+                    fut = conn.send(req.head, None, keep_body, max_body, self._read_timeout, req.is_head,
+                                    False, now)
+                    try:
+                        await fut
+                    except asyncio.CancelledError:
+                        self._abandon(conn)
+                        raise
+                    except RequestError as exc:
+                        self._drop(conn)
+                        if exc.url is None:
+                            exc.url = url
+                        if not self._stale(exc, conn, req):
                             raise
-                        except RequestError as exc:
-                            self._drop(conn)
-                            if exc.url is None:
-                                exc.url = url
-                            if not self._stale(exc, conn, req):
-                                raise
-                            try:
-                                resp = await self._send(req, self._timeout, max_body, keep_body, False,
-                                                        start, True)
-                            except RequestError as again:
-                                if again.url is None:
-                                    again.url = url
-                                raise
+                        try:
+                            resp = await self._send(req, self._timeout, max_body, keep_body, False,
+                                                    start, True)
+                        except RequestError as again:
+                            if again.url is None:
+                                again.url = url
+                            raise
+                    else:
+                        # Client._response's common case, inlined (one call frame and one origin lookup
+                        # less per request): the connection goes back on the idle stack it came from.
+                        resp = _new_response(Response)
+                        resp.status = conn.status
+                        resp._reason = None
+                        head = resp._head = conn.head
+                        resp._headers = None
+                        resp._content_type = NOT_READ
+                        resp._stream = None
+                        resp.url = req.target.url
+                        resp.method = req.method
+                        resp.history = []
+                        resp.num_bytes = conn.num_bytes
+                        resp.ttfb = conn.first_byte - start
+                        resp.connection_reused = conn.requests > 1
+                        if conn.keep_alive and not conn.closed:
+                            if o.waiters or state._starved:
+                                state.checkin(conn, conn.last_io)
+                                if state.grants or state.to_close:
+                                    self._flush()
+                            else:
+                                # The loop time of the last read is when the connection became idle.
+                                conn.idle_since = conn.last_io
+                                o.idle.append(conn)
+                                state.idle += 1
                         else:
-                            # Client._response's common case, inlined (one call frame and one origin lookup
-                            # less per request): the connection goes back on the idle stack it came from.
-                            resp = _new_response(Response)
-                            resp.status = conn.status
-                            resp._reason = None
-                            head = resp._head = conn.head
-                            resp._headers = None
-                            resp._content_type = NOT_READ
-                            resp._stream = None
-                            resp.url = req.target.url
-                            resp.method = req.method
-                            resp.history = []
-                            resp.num_bytes = conn.num_bytes
-                            resp.ttfb = conn.first_byte - start
-                            resp.connection_reused = conn.requests > 1
-                            if conn.keep_alive and not conn.closed:
-                                if o.waiters or state._starved:
-                                    state.checkin(conn, conn.last_io)
-                                    if state.grants or state.to_close:
-                                        self._flush()
-                                else:
-                                    # The loop time of the last read is when the connection became idle.
-                                    conn.idle_since = conn.last_io
-                                    o.idle.append(conn)
-                                    state.idle += 1
-                            else:
-                                self._drop(conn)
-                            if keep_body:
-                                chunks = conn.chunks
-                                content = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                                if content:
-                                    encoding = content_encoding(head[0] if len(head) == 1 else b"".join(head))
-                                    if encoding is not None:
-                                        content = decode_body(encoding, [content], max_body)
-                                resp.content = content
-                            else:
-                                resp.content = b""
-                        if follow_redirects and resp.status in REDIRECT_STATUSES:
-                            resp = await self._follow(resp, req, self._timeout, max_body, keep_body, False,
-                                                      start)
-                        resp.elapsed = perf_counter() - start
-                        return resp
+                            self._drop(conn)
+                        if keep_body:
+                            chunks = conn.chunks
+                            content = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                            if content:
+                                encoding = content_encoding(head[0] if len(head) == 1 else b"".join(head))
+                                if encoding is not None:
+                                    content = decode_body(encoding, [content], max_body)
+                            resp.content = content
+                        else:
+                            resp.content = b""
+                    if follow_redirects and resp.status in REDIRECT_STATUSES:
+                        resp = await self._follow(resp, req, self._timeout, max_body, keep_body, False,
+                                                  start)
+                    resp.elapsed = perf_counter() - start
+                    return resp
         to = self._timeout if timeout is None else timeout
         try:
             if to.total is None:

@@ -31,13 +31,14 @@ W = TypeVar("W")  # a waiter: opaque here (the client uses futures)
 class Origin(Generic[C, W]):
     """One origin's share of the pool: idle connections (a stack, newest last), waiters (FIFO), count."""
 
-    __slots__ = ("count", "idle", "key", "waiters")
+    __slots__ = ("alive", "count", "idle", "key", "waiters")
 
     def __init__(self, key: Hashable) -> None:
         self.key = key
         self.idle: list[C] = []
         self.waiters: deque[W] = deque()
         self.count = 0  # connections open or being opened
+        self.alive = True  # still the pool's entry for its key (a client may hold on to it while so)
 
 
 class PoolState(Generic[C, W]):
@@ -235,3 +236,4 @@ class PoolState(Generic[C, W]):
     def _forget_if_empty(self, o: Origin[C, W]) -> None:
         if o.count == 0 and not o.waiters and not o.idle:
             self.origins.pop(o.key, None)
+            o.alive = False
