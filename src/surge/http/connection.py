@@ -212,8 +212,12 @@ class Connection(asyncio.Protocol):
         self.keep_alive = self.parser.should_keep_alive()
         self.complete = True
         waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            # Hot path: asking done() first costs a call per response; a cancelled waiter is the rare case.
+            try:
+                waiter.set_result(None)
+            except asyncio.InvalidStateError:
+                pass
 
     def _on_message_complete_final(self) -> None:
         self.complete = True
