@@ -227,7 +227,8 @@ class Client:
                                 if state.grants or state.to_close:
                                     self._flush()
                             else:
-                                # The loop time of the last read is when the connection became idle.
+                                # The loop time of the last read before the one that completed the response
+                                # (or of the request's start): at most that much early, never late.
                                 conn.idle_since = conn.last_io
                                 o.idle.append(conn)
                                 state.idle += 1

@@ -110,7 +110,6 @@ class Connection(asyncio.Protocol):
 
     # Hot path: every received segment.
     def data_received(self, data: bytes) -> None:
-        self.last_io = self._loop.time()
         if self.first_byte < 0.0:
             # A clock finer than uvloop's millisecond loop time: latencies are often below a millisecond.
             self.first_byte = perf_counter()
@@ -129,8 +128,12 @@ class Connection(asyncio.Protocol):
             if self.error is None:
                 self._fail(ProtocolError(f"malformed response: {exc}"))
             return
-        if not self.headers_done and self.error is None and sum(map(len, self.head)) > MAX_HEAD:
-            self._fail(ProtocolError(f"response head larger than {MAX_HEAD} bytes"))
+        if not self.complete:
+            # Only a wait for more bytes needs the time of this read (the read timer's reference): a segment
+            # that completes the response costs no clock call.
+            self.last_io = self._loop.time()
+            if not self.headers_done and self.error is None and sum(map(len, self.head)) > MAX_HEAD:
+                self._fail(ProtocolError(f"response head larger than {MAX_HEAD} bytes"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -255,10 +258,9 @@ class Connection(asyncio.Protocol):
         # One write (one syscall) for head and a small body.
         self.transport.write(head if body is None else head + body)  # type: ignore[union-attr]
         self._read_timeout = read_timeout
-        if read_timeout is not None:
-            self.last_io = now
-            if self._timer is None or self._timer_at > now + read_timeout:
-                self._arm(now)
+        self.last_io = now
+        if read_timeout is not None and (self._timer is None or self._timer_at > now + read_timeout):
+            self._arm(now)
         return fut
 
     def write(self, data: bytes) -> None:
