@@ -185,8 +185,29 @@ class Client:
                 if conn is not None:
                     start = perf_counter()
                     state.requests += 1
-                    fut = conn.send(req.head, None, keep_body, max_body, self._read_timeout, req.is_head,
-                                    False, now)
+                    # Connection.send, inlined (keep the two in step): its call with eight arguments was
+                    # about 2% of a request's instructions.
+                    conn.status = 0
+                    conn.head = []
+                    if conn.chunks:
+                        conn.chunks = []
+                    conn.keep = keep_body
+                    conn.num_bytes = 0
+                    conn.max_body = max_body
+                    conn.complete = False
+                    conn.headers_done = False
+                    conn.first_byte = -1.0
+                    conn.error = None
+                    conn.is_head = req.is_head
+                    conn.streaming = False
+                    conn.requests += 1
+                    fut = conn.waiter = loop.create_future()
+                    conn.transport.write(req.head)  # type: ignore[union-attr]
+                    read_timeout = conn._read_timeout = self._read_timeout
+                    conn.last_io = now
+                    if read_timeout is not None and (conn._timer is None
+                                                     or conn._timer_at > now + read_timeout):
+                        conn._arm(now)
                     try:
                         await fut
                     except asyncio.CancelledError:
