@@ -107,7 +107,8 @@ def test_jsonl_batch_encoding_equals_one_record_at_a_time() -> None:
 
     tricky = '},{"key":"x"}\n{"key":'
     batch = [outcome(1), outcome(2, url=tricky, content_type=tricky, body=tricky, body_encoding="utf-8"),
-             outcome(3, key=tricky, headers=[(tricky, "v")], links=[tricky]), outcome(4, key="")]
+             outcome(3, key=tricky, headers=[(tricky, "v")], links=[tricky]), outcome(4, key=""),
+             outcome(7, depth=1, parent="http://p/")]
     expected = b"".join(orjson.dumps(o.to_dict(), option=orjson.OPT_APPEND_NEWLINE) for o in batch)
     assert encode_lines(batch) == expected
     assert [orjson.loads(line)["url"] for line in expected.splitlines()][1] == tricky

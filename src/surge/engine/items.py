@@ -160,7 +160,13 @@ def encode_lines(outcomes: Sequence[Outcome]) -> bytes:
     """
     if not outcomes:
         return b""
-    data = orjson.dumps([o.to_dict() for o in outcomes])
+    # The common record (no optional field set) is built inline: to_dict's call costs ~10% of the encoding.
+    data = orjson.dumps([
+        {"key": o.key, "url": o.url, "final_url": o.final_url, "method": o.method, "status": o.status,
+         "ok": o.ok, "error": o.error, "attempts": o.attempts, "elapsed_ms": o.elapsed_ms,
+         "ttfb_ms": o.ttfb_ms, "bytes": o.bytes, "content_type": o.content_type, "started_at": o.started_at}
+        if o.headers is None and o.body is None and o.depth is None and o.links is None else o.to_dict()
+        for o in outcomes])
     # split + join: a third of the cost of count + replace over the same bytes, and split counts for free.
     parts = data[1:-1].split(_BETWEEN)
     if len(parts) != len(outcomes):
