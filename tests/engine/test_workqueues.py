@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from surge.engine.input import ArgsSource, FileSource
+from surge.engine.input import ArgsSource, FileSource, RequestDefaults
 from surge.engine.items import Outcome, WorkItem
 from surge.engine.memqueue import MemoryQueue
 from surge.engine.sqlitequeue import SQLiteQueue
@@ -16,7 +16,7 @@ from surge.errors import StateError
 
 def outcome_for(lease: Lease) -> Outcome:
     it = lease.item
-    return Outcome(it.url, it.url, it.method, 200, True, None, 1, 1.0, 0.5, 10, "text/plain", 0.0, it.key)
+    return Outcome(it.url, it.url, it.method, 200, True, None, 1, 1.0, 0.5, 10, "text/plain", 0.0, lease.key)
 
 
 class CountingSource(ArgsSource):
@@ -26,21 +26,44 @@ class CountingSource(ArgsSource):
         self.asked = getattr(self, "asked", 0) + n
         return await super().read(n)
 
+    def read_shared(self, n: int) -> tuple[WorkItem, int, int] | None:
+        self.asked = getattr(self, "asked", 0) + n
+        return super().read_shared(n)
+
 
 async def test_memory_queue_reads_lazily_and_counts_pending() -> None:
     src = CountingSource(["http://h/"], count=1_000_000)
     q = MemoryQueue(src)
     assert isinstance(q, WorkQueue)
     leases = await q.lease(10)
-    assert [lease.item.key for lease in leases] == [str(i) for i in range(1, 11)]
+    assert [lease.key for lease in leases] == [str(i) for i in range(1, 11)]
     assert src.asked == 10  # nothing read beyond what was leased
     assert await q.pending() == 10
     await q.ack([(lease, outcome_for(lease)) for lease in leases[:4]])
     assert await q.pending() == 6
     assert await q.add([WorkItem("http://h/added", key="x")]) == 1
     first = await q.lease(2)
-    assert first[0].item.key == "x"  # added items go before unread input
-    assert first[1].item.key == "11"
+    assert first[0].key == "x"  # added items go before unread input
+    assert first[1].key == "11"
+
+
+async def test_memory_queue_load_mode_shares_one_item_and_keys_each_lease() -> None:
+    q = MemoryQueue(ArgsSource(["http://h/"], RequestDefaults("POST", [("X", "1")], b"b"), count=5))
+    leases = await q.lease(3) + await q.lease(10)
+    assert [lease.key for lease in leases] == ["1", "2", "3", "4", "5"]
+    assert [lease.id for lease in leases] == [0, 1, 2, 3, 4]
+    assert all(lease.item is leases[0].item for lease in leases)  # one item, no copies
+    it = leases[0].item
+    assert (it.url, it.method, it.headers, it.body) == ("http://h/", "POST", (("X", "1"),), b"b")
+    assert await q.lease(10) == []
+    # The same keys as the one-item-per-request read (the SQLite queue's) and the same checkpoint.
+    src = ArgsSource(["http://h/"], count=5)
+    assert [w.key for w in await src.read(10)] == ["1", "2", "3", "4", "5"]
+    assert src.checkpoint() == {"n": 5}
+    many = MemoryQueue(ArgsSource(["http://a/", "http://b/"], count=3))
+    got = await many.lease(10)
+    assert [(lease.key, lease.item.url) for lease in got] == [("1", "http://a/"), ("2", "http://b/"),
+                                                              ("3", "http://a/")]
 
 
 async def test_memory_queue_empty_when_exhausted() -> None:
@@ -55,7 +78,7 @@ async def test_sqlite_queue_lease_ack_and_relaunch_after_crash(tmp_path: Path) -
     await q.open()
     assert not q.resumed
     leases = await q.lease(6)
-    assert [lease.item.key for lease in leases] == ["1", "2", "3", "4", "5", "6"]
+    assert [lease.key for lease in leases] == ["1", "2", "3", "4", "5", "6"]
     await q.ack([(lease, outcome_for(lease)) for lease in leases[:3]])
     assert await q.pending() == 3
     # Simulate a crash: drop the queue without acking 4..6 (close only releases the lock).
@@ -69,7 +92,7 @@ async def test_sqlite_queue_lease_ack_and_relaunch_after_crash(tmp_path: Path) -
         got += batch
         await q2.ack([(lease, outcome_for(lease)) for lease in batch])
     # Leased-but-not-acked items come back first; input continues after the checkpoint; nothing twice.
-    assert [lease.item.key for lease in got] == ["4", "5", "6", "7", "8", "9", "10"]
+    assert [lease.key for lease in got] == ["4", "5", "6", "7", "8", "9", "10"]
     assert await q2.pending() == 0
     assert q2.exhausted
     rows = await q2.outcomes_after(0)
@@ -100,7 +123,7 @@ async def test_sqlite_queue_added_items_are_durable(tmp_path: Path) -> None:
     q2 = SQLiteQueue(tmp_path / "st", None, fingerprint="f")
     await q2.open()
     (lease,) = await q2.lease(5)
-    assert (lease.item.key, lease.item.headers, lease.item.body) == ("a", (("X", "1"),), b"b")
+    assert (lease.key, lease.item.headers, lease.item.body) == ("a", (("X", "1"),), b"b")
     await q2.close()
 
 
@@ -143,11 +166,11 @@ async def test_lease_cancelled_leaves_queue_usable(tmp_path: Path) -> None:
     await asyncio.gather(task, return_exceptions=True)
     got = await q.lease(100)
     # Whatever the cancelled lease loaded stays in the database: nothing is lost, nothing doubled.
-    keys = [int(lease.item.key) for lease in got]
+    keys = [int(lease.key) for lease in got]
     assert keys == sorted(set(keys))
     await q.close()
     q2 = SQLiteQueue(tmp_path / "st", ArgsSource(["http://h/"], count=50), fingerprint="f")
     await q2.open()
     again = await q2.lease(100)
-    assert sorted(int(lease.item.key) for lease in again) == list(range(1, 51))
+    assert sorted(int(lease.key) for lease in again) == list(range(1, 51))
     await q2.close()

@@ -444,7 +444,7 @@ class Engine:
             if host.tripped is not None:
                 # Circuit open: the host only fails; record the failure without a request.
                 emit(lease, Outcome(item.url, item.url, item.method, None, False, host.tripped, lease.tries,
-                                    0.0, None, 0, None, lease.started_at or wall(), item.key))
+                                    0.0, None, 0, None, lease.started_at or wall(), lease.key))
                 continue
             if limit is not None:
                 limit.acquire_nowait()
@@ -516,14 +516,14 @@ class Engine:
                 outcome = Outcome(item.url, resp.url, item.method, status, resp.status < 400, None,
                                   lease.tries, int(elapsed * 1e6 + 0.5) / 1000.0,
                                   int(resp.ttfb * 1e6 + 0.5) / 1000.0,
-                                  resp.num_bytes, resp.content_type, lease.started_at, item.key)
+                                  resp.num_bytes, resp.content_type, lease.started_at, lease.key)
                 if save_headers:
                     outcome.headers = resp.headers.items()
                 if keep_body:
                     outcome.body, outcome.body_encoding = encode_body(resp.content)
             else:
                 outcome = Outcome(item.url, item.url, item.method, None, False, error, lease.tries,
-                                  _ms(elapsed), None, 0, None, lease.started_at, item.key)
+                                  _ms(elapsed), None, 0, None, lease.started_at, lease.key)
             if item.depth:
                 outcome.depth = item.depth
                 outcome.parent = item.parent
@@ -550,7 +550,7 @@ class Engine:
         if self.options.record_cancelled:
             item = lease.item
             self._emit(lease, Outcome(item.url, item.url, item.method, None, False, "cancelled", lease.tries,
-                                      _ms(elapsed), None, 0, None, lease.started_at, item.key))
+                                      _ms(elapsed), None, 0, None, lease.started_at, lease.key))
 
     def pending_leases(self) -> Iterable[Lease]:
         """Leases taken from the queue and not yet requested (for diagnostics)."""

@@ -163,6 +163,22 @@ class ArgsSource:
         self._forever = forever
         self.total: int | None = None if forever else (count if count is not None else len(urls))
         self._next = 0
+        d = self._defaults
+        self._shared = WorkItem(self._urls[0], d.method, d.headers, d.body) if len(self._urls) == 1 else None
+
+    def read_shared(self, n: int) -> tuple[WorkItem, int, int] | None:
+        """Up to ``n`` requests of the one URL as ``(item, first, stop)``: one shared item (its key empty)
+        standing for the requests keyed ``first+1 .. stop``; None when there are several URLs.
+
+        Load mode's feed: the memory queue gives each lease its key, so no WorkItem is built per request.
+        """
+        item = self._shared
+        if item is None:
+            return None
+        start = self._next
+        stop = start + n if self.total is None else max(start, min(start + n, self.total))
+        self._next = stop
+        return item, start, stop
 
     async def read(self, n: int) -> list[WorkItem]:
         """Up to ``n`` items; [] when ``count`` requests were produced."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 
 from surge.engine.input import InputSource
 from surge.engine.items import Outcome, WorkItem
@@ -24,6 +25,7 @@ class MemoryQueue:
 
     def __init__(self, source: InputSource | None = None) -> None:
         self._source = source
+        self._shared = getattr(source, "read_shared", None)  # ArgsSource's -n feed (see lease)
         self._added: deque[WorkItem] = deque()
         self._next_id = 0
         self._out = 0  # leased, not yet acked
@@ -37,8 +39,19 @@ class MemoryQueue:
 
     async def lease(self, n: int) -> list[Lease]:
         """Up to ``n`` items, added ones first; [] when nothing is queued and the input is exhausted."""
-        items: list[WorkItem] = []
         added = self._added
+        if not added and self._shared is not None:
+            got = self._shared(n)
+            if got is not None:
+                # One URL repeated: one shared item, each lease carrying its own key (no WorkItem each).
+                item, start, stop = got
+                c = stop - start
+                first = self._next_id
+                self._next_id += c
+                self._out += c
+                return list(map(Lease, repeat(item, c), range(first, first + c), repeat(0, c),
+                                map(str, range(start + 1, stop + 1))))
+        items: list[WorkItem] = []
         while added and len(items) < n:
             items.append(added.popleft())
         if len(items) < n and self._source is not None:

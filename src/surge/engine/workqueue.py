@@ -19,14 +19,17 @@ class Lease:
     ``attempt`` is 0 on the first lease; a durable queue that re-leases an item after a crash counts up.
     The engine holds a lease while it retries; the queue never hands the item to anyone else meanwhile.
     ``tries`` and ``started_at`` are the engine's: requests made in this run, Unix time of the first.
+    ``key`` is the item's key, or the lease's own when one shared item stands for many requests (``-n``
+    load mode in memory: no WorkItem per request).
     """
 
-    __slots__ = ("attempt", "id", "item", "started_at", "tries")
+    __slots__ = ("attempt", "id", "item", "key", "started_at", "tries")
 
-    def __init__(self, item: WorkItem, id: int, attempt: int = 0) -> None:
+    def __init__(self, item: WorkItem, id: int, attempt: int = 0, key: str | None = None) -> None:
         self.item = item
         self.id = id
         self.attempt = attempt
+        self.key = item.key if key is None else key
         self.tries = 0
         self.started_at = 0.0
 
