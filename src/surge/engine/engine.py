@@ -399,6 +399,10 @@ class Engine:
         policy = self.policy
         take = policy.take
         release = policy.release
+        # The policy's own queues, read by the inlined take below (never rebound, only mutated in place).
+        ready = policy._ready
+        delayed = policy._delayed
+        parked = policy._parked
         request = self.client.request
         opts = self.options
         keep_body = opts.save_body
@@ -425,21 +429,37 @@ class Engine:
             if rate is not None and not rate.acquire_nowait():
                 await rate.acquire()
             t = now()
-            got = take(t)
-            if got is None:
-                if self._exhausted and policy.queued == 0 and policy.in_flight == 0:
-                    self._wake_all()
-                    return
-                if not self._exhausted:
-                    need()
-                self._arm_timer()
-                await self._wait(self._idle)
-                continue
+            host = ready[0] if ready else None
+            if host is not None and host.tripped is None and host.rate is None and host.limiter is None \
+                    and not host.probing and host.paused_until <= t and not delayed and not parked:
+                # HostPolicy.take's common case, inlined: a ready host with no rate, limiter, pause or
+                # breaker state and no retry or parked host due, so the lease is simply the next one.
+                hq = host.queue
+                lease = hq.popleft()
+                policy.queued -= 1
+                host.in_flight += 1
+                policy.in_flight += 1
+                if not hq or host.in_flight >= host.limit:
+                    ready.popleft()
+                    host.in_ready = False
+                elif len(ready) > 1:
+                    ready.rotate(-1)  # round robin between hosts
+            else:
+                got = take(t)
+                if got is None:
+                    if self._exhausted and policy.queued == 0 and policy.in_flight == 0:
+                        self._wake_all()
+                        return
+                    if not self._exhausted:
+                        need()
+                    self._arm_timer()
+                    await self._wait(self._idle)
+                    continue
+                host, lease = got
             if policy.queued < self._low and not self._exhausted:
                 need()
             if len(done) >= max_pending:
                 await self._backpressure()
-            host, lease = got
             item = lease.item
             if host.tripped is not None:
                 # Circuit open: the host only fails; record the failure without a request.
