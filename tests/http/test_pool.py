@@ -203,3 +203,46 @@ async def test_aclose_fails_waiters(server: str) -> None:
     with pytest.raises(PoolClosed):
         await c.request("GET", server + "/")
     assert c.statistics().active == 0
+
+
+# -- write coalescing --------------------------------------------------------------------------------
+
+
+class CountingClient(Client):
+    """Records how many request heads each flush wrote."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushes: list[int] = []
+
+    def _flush_writes(self) -> None:
+        if self._writes:
+            self.flushes.append(len(self._writes))
+        super()._flush_writes()
+
+
+async def test_requests_started_together_are_written_in_batches(server: str) -> None:
+    from surge.http.client import WRITE_BATCH
+
+    n = 2 * WRITE_BATCH + 5
+    async with CountingClient() as c:
+        # Open n connections first: the fast path (which coalesces) runs on idle kept-alive connections.
+        await asyncio.gather(*(c.request("GET", server + "/") for _ in range(n)))
+        assert c.statistics().opened == n
+        c.flushes.clear()
+        resps = await asyncio.gather(*(c.request("GET", server + "/") for _ in range(n)))
+    assert [r.status for r in resps] == [200] * n
+    # All n start in one loop turn: two full batches written at once, the rest by the next turn.
+    assert c.flushes == [WRITE_BATCH, WRITE_BATCH, 5]
+
+
+async def test_a_connection_lost_before_its_write_is_skipped_and_the_request_retried(server: str) -> None:
+    async with CountingClient() as c:
+        await c.request("GET", server + "/")
+        task = asyncio.create_task(c.request("GET", server + "/"))
+        await asyncio.sleep(0)  # the request head waits for the next turn's flush
+        [(transport, _)] = c._writes
+        transport.abort()  # the kept-alive connection dies before anything was written on it
+        resp = await task
+        assert resp.status == 200  # retried once on a fresh connection, as for any stale keep-alive
+        assert c.statistics().opened == 2
