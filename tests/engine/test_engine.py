@@ -259,3 +259,47 @@ async def test_live_progress_sees_the_requests_in_flight() -> None:
         result = await task
     assert result.done == 8
     assert stats.snapshot().in_flight == 0
+
+
+class RequestCounting(Client):
+    """Counts the requests awaited through request() (the rest went through submit())."""
+
+    awaited = 0
+
+    async def request(self, method: str, url: str, **kw: Any) -> Any:  # type: ignore[override]
+        self.awaited += 1
+        return await super().request(method, url, **kw)
+
+
+async def test_workers_hand_plain_requests_to_their_lanes() -> None:
+    # Once a connection is open, a worker's requests run from the client's callbacks (Client.submit) and
+    # the worker coroutine itself only wakes for what the lane does not handle.
+    async with serve() as url, RequestCounting() as client:
+        got = await run_engine([f"{url}/"] * 2000, client=client, concurrency=10, per_host=10)
+        assert sorted(int(o.key) for _, o in got) == list(range(1, 2001))
+        assert all(o.status == 200 and o.attempts == 1 for _, o in got)
+        assert client.awaited <= 20
+        assert client.statistics().opened == 10
+
+
+async def test_lanes_hand_back_retries_and_requests_with_bodies(no_backoff: None) -> None:
+    # Statuses to retry go back to the worker's general path; an item with a body or headers is started by
+    # the worker (request()), and the lane picks up again after it.
+    from surge.engine.items import WorkItem
+
+    async with serve() as url, RequestCounting() as client:
+        items: list[Any] = []
+        for i in range(300):
+            if i % 10 == 3:
+                items.append(WorkItem(f"{url}/echo", method="POST", body=b"x", key=f"k{i}"))
+            elif i % 10 == 7:
+                items.append(WorkItem(f"{url}/flaky?p=0.5&seed=3&key=f{i}", key=f"k{i}"))
+            else:
+                items.append(WorkItem(f"{url}/", headers=(("X-A", "1"),) if i % 10 == 5 else (), key=f"k{i}"))
+        got = await run_engine(items, client=client, concurrency=6, retry=RetryPolicy(attempts=6))
+    outs = {o.key: o for _, o in got}
+    assert len(got) == 300 and len(outs) == 300
+    assert all(o.status == 200 for o in outs.values())
+    flaky = [outs[f"k{i}"] for i in range(7, 300, 10)]
+    assert any(o.attempts > 1 for o in flaky)  # retried, through the worker
+    assert 60 <= client.awaited < 300  # bodies and headers awaited; the plain ones mostly on lanes

@@ -21,6 +21,7 @@ from surge.engine.hostpolicy import DROP_STATUSES, HostPolicy, HostState
 from surge.engine.items import Outcome, encode_body
 from surge.engine.workqueue import Lease, WorkQueue
 from surge.errors import ERROR_KINDS, ConfigError, PoolClosed, RequestError
+from surge.http.client import Submitted
 
 __all__ = [
     "DEFAULT_RETRY_KINDS",
@@ -42,6 +43,40 @@ Commit = Callable[[list[tuple[Lease, Outcome]]], Awaitable[None]]
 def _ms(seconds: float) -> float:
     """Seconds as milliseconds to 3 decimals (integer rounding: cheaper than ``round(x, 3)``)."""
     return int(seconds * 1e6 + 0.5) / 1000.0
+
+
+def _error_kind(exc: BaseException) -> str:
+    """The outcome error class of a failed request."""
+    if isinstance(exc, RequestError):
+        return exc.kind
+    if isinstance(exc, PoolClosed):
+        return "cancelled"
+    if isinstance(exc, OSError):
+        return "connect"
+    return "protocol"  # a response surge could not make sense of; never a crashed run
+
+
+class _Lane:
+    """One worker's requests on the client's callback path (``submit``), while the worker awaits ``fut``.
+
+    ``host``/``lease``/``ticket``/``t0`` describe the request in hand; ``back`` says what the worker finds
+    when ``fut`` resolves: None (nothing in hand, take the next), ``_TAKEN`` (a lease taken but not
+    started), or ``(response, error)`` for the request in hand; ``_IN_FLIGHT`` while a request is out.
+    """
+
+    __slots__ = ("back", "fut", "host", "lease", "t0", "ticket")
+
+    def __init__(self, done: Callable[[_Lane, Any, BaseException | None], None]) -> None:
+        self.back: Any = None
+        self.fut: Any = None  # asyncio.Future[None] once the worker awaits
+        self.host: Any = None
+        self.lease: Any = None
+        self.ticket = Submitted(done, self)  # reused for each of the lane's requests
+        self.t0 = 0.0
+
+
+_TAKEN: Any = object()
+_IN_FLIGHT: Any = object()
 
 
 class Sender(Protocol):
@@ -176,6 +211,11 @@ class Engine:
         self._committed = 0
         self._max_pending = max(opts.flush_size * 8, 4 * n)
         self._wall_offset = 0.0  # Unix time minus loop time: see _sync_wall()
+        self._now: Callable[[], float] = time.monotonic  # the loop's clock once running
+        # The client's callback path, when it has one (surge.http.Client.submit): see _Lane.
+        self._submit: Callable[..., Any] | None = getattr(client, "submit", None)
+        # Statuses a lane hands back to its worker: retried ones, and those that pause the host.
+        self._lane_hands_back = opts.retry_rules.statuses | _DROP
 
     # -- public -----------------------------------------------------------------------------------------
 
@@ -198,6 +238,7 @@ class Engine:
     async def run(self, stop: asyncio.Event | None = None) -> EngineResult:
         """Run until the input is done, ``stop`` is set, or ``duration`` passes; see the class docstring."""
         loop = asyncio.get_running_loop()
+        self._now = loop.time
         result = EngineResult()
         watchers: list[asyncio.Task[Any]] = []
         if stop is not None:
@@ -394,6 +435,10 @@ class Engine:
     async def _worker(self) -> None:
         # Hot path: one turn of this loop per request. Everything it touches is bound to a local first; the
         # outcome leaves with one append (statistics and output are the committer's, by the batch).
+        # With a client that has submit(), a request that can start at once goes on the worker's lane
+        # instead of being awaited: its completion runs _lane_done from the client's callback, which
+        # records the outcome and starts the next request itself, and this coroutine only wakes when the
+        # lane meets something it does not handle (see _Lane).
         loop = asyncio.get_running_loop()
         now = loop.time
         policy = self.policy
@@ -404,9 +449,10 @@ class Engine:
         delayed = policy._delayed
         parked = policy._parked
         request = self.client.request
+        submit = self._submit
+        lane = _Lane(self._lane_done) if submit is not None else None
         opts = self.options
         keep_body = opts.save_body
-        save_headers = opts.save_headers
         retry = opts.retry
         retry_statuses = opts.retry_rules.statuses
         retry_kinds = opts.retry_rules.kinds
@@ -414,86 +460,116 @@ class Engine:
         rate = self.rate
         emit = self._emit
         done = self._done
-        append = done.append
-        flush_size = opts.flush_size
-        flush = self._flush.set
         max_pending = self._max_pending
         need = self._need.set
         wall = time.time
+        pending: tuple[HostState, Lease] | None = None
+        host: HostState | None
         while True:
-            if self._stopping:
-                return
-            if limit is not None and limit.in_flight >= limit.limit:
-                await self._wait(self._parked)
-                continue
-            if rate is not None and not rate.acquire_nowait():
-                await rate.acquire()
-            t = now()
-            host = ready[0] if ready else None
-            if host is not None and host.tripped is None and host.rate is None and host.limiter is None \
-                    and not host.probing and host.paused_until <= t and not delayed and not parked:
-                # HostPolicy.take's common case, inlined: a ready host with no rate, limiter, pause or
-                # breaker state and no retry or parked host due, so the lease is simply the next one.
-                hq = host.queue
-                lease = hq.popleft()
-                policy.queued -= 1
-                host.in_flight += 1
-                policy.in_flight += 1
-                if not hq or host.in_flight >= host.limit:
-                    ready.popleft()
-                    host.in_ready = False
-                elif len(ready) > 1:
-                    ready.rotate(-1)  # round robin between hosts
+            if pending is not None:
+                host, lease = pending  # taken by the lane, not started
+                pending = None
             else:
-                got = take(t)
-                if got is None:
-                    if self._exhausted and policy.queued == 0 and policy.in_flight == 0:
-                        self._wake_all()
-                        return
-                    if not self._exhausted:
-                        need()
-                    self._arm_timer()
-                    await self._wait(self._idle)
+                if self._stopping:
+                    return
+                if limit is not None and limit.in_flight >= limit.limit:
+                    await self._wait(self._parked)
                     continue
-                host, lease = got
-            if policy.queued < self._low and not self._exhausted:
-                need()
-            if len(done) >= max_pending:
-                await self._backpressure()
+                if rate is not None and not rate.acquire_nowait():
+                    await rate.acquire()
+                t = now()
+                host = ready[0] if ready else None
+                if host is not None and host.tripped is None and host.rate is None and host.limiter is None \
+                        and not host.probing and host.paused_until <= t and not delayed and not parked:
+                    # HostPolicy.take's common case, inlined: a ready host with no rate, limiter, pause or
+                    # breaker state and no retry or parked host due, so the lease is simply the next one.
+                    hq = host.queue
+                    lease = hq.popleft()
+                    policy.queued -= 1
+                    host.in_flight += 1
+                    policy.in_flight += 1
+                    if not hq or host.in_flight >= host.limit:
+                        ready.popleft()
+                        host.in_ready = False
+                    elif len(ready) > 1:
+                        ready.rotate(-1)  # round robin between hosts
+                else:
+                    got = take(t)
+                    if got is None:
+                        if self._exhausted and policy.queued == 0 and policy.in_flight == 0:
+                            self._wake_all()
+                            return
+                        if not self._exhausted:
+                            need()
+                        self._arm_timer()
+                        await self._wait(self._idle)
+                        continue
+                    host, lease = got
+                if policy.queued < self._low and not self._exhausted:
+                    need()
+                if len(done) >= max_pending:
+                    await self._backpressure()
             item = lease.item
             if host.tripped is not None:
                 # Circuit open: the host only fails; record the failure without a request.
                 emit(lease, Outcome(item.url, item.url, item.method, None, False, host.tripped, lease.tries,
                                     0.0, None, 0, None, lease.started_at or wall(), lease.key))
                 continue
+            status: int | None = None
+            error: str | None = None
+            resp: Any = None
+            if submit is not None and lane is not None and not item.headers and item.body is None:
+                lane.host = host
+                lane.lease = lease
+                started = submit(item.method, item.url, lane.ticket, keep_body)
+            else:
+                started = False
             if limit is not None:
                 limit.acquire_nowait()
             if lease.tries == 0:
                 # Unix time from the loop time just read: the committer keeps the offset fresh.
-                lease.started_at = t + self._wall_offset
+                lease.started_at = now() + self._wall_offset
             lease.tries += 1
-            status: int | None = None
-            error: str | None = None
-            resp: Any = None
             t0 = perf_counter()
-            try:
-                if item.headers or item.body is not None:
-                    resp = await request(item.method, item.url, headers=item.headers or None,
-                                         content=item.body, keep_body=keep_body)
+            if started:
+                assert lane is not None
+                lane.t0 = t0
+                lane.back = _IN_FLIGHT
+                lane.fut = fut = loop.create_future()
+                try:
+                    await fut
+                except asyncio.CancelledError:
+                    self._lane_cancelled(lane)
+                    raise
+                # The lane ran requests until one needs this coroutine: carry on from where it stopped.
+                back = lane.back
+                if back is None:
+                    continue  # nothing in hand: take the next one above
+                host = lane.host
+                lease = lane.lease
+                item = lease.item
+                if back is _TAKEN:
+                    pending = (host, lease)
+                    continue
+                t0 = lane.t0
+                resp, exc = back
+                if exc is None:
+                    status = resp.status
                 else:
-                    resp = await request(item.method, item.url, keep_body=keep_body)
-                status = resp.status
-            except RequestError as exc:
-                error = exc.kind
-            except asyncio.CancelledError:
-                self._cancelled(host, lease, perf_counter() - t0)
-                raise
-            except PoolClosed:
-                error = "cancelled"
-            except OSError:
-                error = "connect"
-            except Exception:
-                error = "protocol"  # a response surge could not make sense of; never a crashed run
+                    error = _error_kind(exc)
+            else:
+                try:
+                    if item.headers or item.body is not None:
+                        resp = await request(item.method, item.url, headers=item.headers or None,
+                                             content=item.body, keep_body=keep_body)
+                    else:
+                        resp = await request(item.method, item.url, keep_body=keep_body)
+                    status = resp.status
+                except asyncio.CancelledError:
+                    self._cancelled(host, lease, perf_counter() - t0)
+                    raise
+                except Exception as exc:  # every failure becomes the request's outcome
+                    error = _error_kind(exc)
             # A response carries the time the client measured; only a failure needs a clock read here.
             elapsed = resp.elapsed if error is None else perf_counter() - t0
             retry_after: float | None = None
@@ -530,26 +606,120 @@ class Engine:
                         continue
                     if not opts.record_cancelled:
                         continue  # stopping with resume state: left un-acked, the next run retries it
-            # Milliseconds to 3 decimals by integer rounding (_ms inlined): a quarter of round(x, 3)'s cost,
-            # the same values but for rare float ties.
             if error is None:
-                outcome = Outcome(item.url, resp.url, item.method, status, resp.status < 400, None,
-                                  lease.tries, int(elapsed * 1e6 + 0.5) / 1000.0,
-                                  int(resp.ttfb * 1e6 + 0.5) / 1000.0,
-                                  resp.num_bytes, resp.content_type, lease.started_at, lease.key)
-                if save_headers:
-                    outcome.headers = resp.headers.items()
-                if keep_body:
-                    outcome.body, outcome.body_encoding = encode_body(resp.content)
+                self._record(lease, resp, elapsed)
             else:
                 outcome = Outcome(item.url, item.url, item.method, None, False, error, lease.tries,
                                   _ms(elapsed), None, 0, None, lease.started_at, lease.key)
-            if item.depth:
-                outcome.depth = item.depth
-                outcome.parent = item.parent
-            append((lease, outcome))
-            if len(done) >= flush_size:
-                flush()
+                if item.depth:
+                    outcome.depth = item.depth
+                    outcome.parent = item.parent
+                emit(lease, outcome)
+
+    # Hot path: every response, from the worker or the lane.
+    def _record(self, lease: Lease, resp: Any, elapsed: float) -> None:
+        item = lease.item
+        status = resp.status
+        # Milliseconds to 3 decimals by integer rounding (_ms inlined): a quarter of round(x, 3)'s cost,
+        # the same values but for rare float ties.
+        outcome = Outcome(item.url, resp.url, item.method, status, status < 400, None, lease.tries,
+                          int(elapsed * 1e6 + 0.5) / 1000.0, int(resp.ttfb * 1e6 + 0.5) / 1000.0,
+                          resp.num_bytes, resp.content_type, lease.started_at, lease.key)
+        opts = self.options
+        if opts.save_headers:
+            outcome.headers = resp.headers.items()
+        if opts.save_body:
+            outcome.body, outcome.body_encoding = encode_body(resp.content)
+        if item.depth:
+            outcome.depth = item.depth
+            outcome.parent = item.parent
+        done = self._done
+        done.append((lease, outcome))
+        if len(done) >= self.options.flush_size:
+            self._flush.set()
+
+    # Hot path: every request that ran on a lane; called by the client, between two loop turns.
+    def _lane_done(self, lane: _Lane, resp: Any, exc: BaseException | None) -> None:
+        host = lane.host
+        if lane.fut.done():
+            # The worker is being cancelled (a forced stop): it deals with this one (_lane_cancelled).
+            lane.back = (resp, exc)
+            return
+        if exc is not None or resp.status in self._lane_hands_back:
+            # A failure, or a status to retry or that pauses the host: the worker's general path.
+            lane.back = (resp, exc)
+            lane.fut.set_result(None)
+            return
+        policy = self.policy
+        elapsed = resp.elapsed
+        if host.in_ready and host.limiter is None and not host.fails and not host.probing:
+            host.in_flight -= 1  # HostPolicy.release's common case (as on the worker)
+            policy.in_flight -= 1
+        elif policy.release(host, self._now(), elapsed, resp.status, None, None) and self._idle:
+            self._wake(1)
+        limit = self.limit
+        if limit is not None:
+            limit.release(rtt=elapsed)
+            if self._parked and limit.in_flight < limit.limit:
+                self._wake_parked()
+        self._record(lane.lease, resp, elapsed)
+        # The next request, when it is the common case: no stop, a free slot, a ready host, no backlog.
+        if self._stopping or (limit is not None and limit.in_flight >= limit.limit) \
+                or len(self._done) >= self._max_pending:
+            lane.back = None
+            lane.fut.set_result(None)
+            return
+        ready = policy._ready
+        host = ready[0] if ready else None
+        t = self._now()
+        if host is None or host.tripped is not None or host.rate is not None or host.limiter is not None \
+                or host.probing or host.paused_until > t or policy._delayed or policy._parked \
+                or (self.rate is not None and not self.rate.acquire_nowait()):
+            lane.back = None
+            lane.fut.set_result(None)
+            return
+        hq = host.queue
+        lease = hq.popleft()
+        policy.queued -= 1
+        host.in_flight += 1
+        policy.in_flight += 1
+        if not hq or host.in_flight >= host.limit:
+            ready.popleft()
+            host.in_ready = False
+        elif len(ready) > 1:
+            ready.rotate(-1)
+        if policy.queued < self._low and not self._exhausted:
+            self._need.set()
+        lane.host = host
+        lane.lease = lease
+        item = lease.item
+        if item.headers or item.body is not None \
+                or not self._submit(item.method, item.url, lane.ticket, self.options.save_body):  # type: ignore[misc]
+            lane.back = _TAKEN  # the worker starts it (a body, headers, or no idle connection)
+            lane.fut.set_result(None)
+            return
+        if limit is not None:
+            limit.acquire_nowait()
+        if lease.tries == 0:
+            lease.started_at = t + self._wall_offset
+        lease.tries += 1
+        lane.t0 = perf_counter()
+
+    def _lane_cancelled(self, lane: _Lane) -> None:
+        # A forced stop cut the worker off while its lane had this in hand.
+        back = lane.back
+        if back is None:
+            return
+        if back is _TAKEN:
+            # Taken, never started: back to the front of its host's queue, counted as not started.
+            host = lane.host
+            host.queue.appendleft(lane.lease)
+            self.policy.queued += 1
+            self.policy.release(host, asyncio.get_running_loop().time())
+            return
+        if back is _IN_FLIGHT:
+            self.client.cancel(lane.ticket)  # type: ignore[attr-defined]
+        self._cancelled(lane.host, lane.lease, perf_counter() - lane.t0)
 
     def _wake_parked(self) -> None:
         limit = self.limit

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Hashable
 from time import perf_counter
-from typing import cast
+from typing import Any, cast
 
 import httptools
 
@@ -80,7 +80,7 @@ class Connection(asyncio.Protocol):
         self.counted = False
         self.closed = False
         self.requests = 0
-        self.waiter: asyncio.Future[None] | None = None
+        self.waiter: asyncio.Future[None] | Any = None  # a future, or Client.submit's stand-in
         self.error: SurgeError | None = None
         self.status = 0
         self.head: list[bytes] = []  # the segments that carried the response head (parsed lazily)
@@ -231,13 +231,13 @@ class Connection(asyncio.Protocol):
     # -- used by the client -----------------------------------------------------------------------
 
     # Hot path: once per request. Client.request's fast path inlines this: change both together.
-    def send(self, head: bytes, body: bytes | None, keep: bool, max_body: int | None,  # noqa: PLR0917 - positional on the hot path
-             read_timeout: float | None, is_head: bool, streaming: bool, now: float,
-             ) -> asyncio.Future[None]:
-        """Write a request head; the future resolves when the response is complete (streaming: its headers).
+    def prepare(self, keep: bool, max_body: int | None, read_timeout: float | None, is_head: bool,  # noqa: PLR0917 - positional on the hot path
+                streaming: bool, now: float, waiter: asyncio.Future[None] | Any) -> None:
+        """Get ready for the response to a request about to be written; ``waiter`` hears of its end.
 
-        ``now`` is the loop's time, which the caller has just read. Positional arguments only in the client's
-        calls: keyword passing costs time on this path.
+        ``waiter`` is a future, or an object with the same ``done``/``set_result``/``set_exception``/
+        ``exception`` methods (``Client.submit``'s). ``now`` is the loop's time, which the caller has just
+        read. Positional arguments only in the client's calls: keyword passing costs time on this path.
         """
         self.status = 0
         self.head = []
@@ -253,14 +253,23 @@ class Connection(asyncio.Protocol):
         self.is_head = is_head
         self.streaming = streaming
         self.requests += 1
-        fut = self._loop.create_future()
-        self.waiter = fut
-        # One write (one syscall) for head and a small body.
-        self.transport.write(head if body is None else head + body)  # type: ignore[union-attr]
+        self.waiter = waiter
         self._read_timeout = read_timeout
         self.last_io = now
         if read_timeout is not None and (self._timer is None or self._timer_at > now + read_timeout):
             self._arm(now)
+
+    def send(self, head: bytes, body: bytes | None, keep: bool, max_body: int | None,  # noqa: PLR0917 - positional on the hot path
+             read_timeout: float | None, is_head: bool, streaming: bool, now: float,
+             ) -> asyncio.Future[None]:
+        """Write a request head; the future resolves when the response is complete (streaming: its headers).
+
+        ``now`` is the loop's time, which the caller has just read.
+        """
+        fut = self._loop.create_future()
+        self.prepare(keep, max_body, read_timeout, is_head, streaming, now, fut)
+        # One write (one syscall) for head and a small body.
+        self.transport.write(head if body is None else head + body)  # type: ignore[union-attr]
         return fut
 
     def write(self, data: bytes) -> None:
