@@ -214,6 +214,9 @@ class Engine:
         self._now: Callable[[], float] = time.monotonic  # the loop's clock once running
         # The client's callback path, when it has one (surge.http.Client.submit): see _Lane.
         self._submit: Callable[..., Any] | None = getattr(client, "submit", None)
+        self._extras = opts.save_headers or opts.save_body
+        self._keep_body = opts.save_body
+        self._flush_size = opts.flush_size
         # Statuses a lane hands back to its worker: retried ones, and those that pause the host.
         self._lane_hands_back = opts.retry_rules.statuses | _DROP
 
@@ -616,7 +619,7 @@ class Engine:
                     outcome.parent = item.parent
                 emit(lease, outcome)
 
-    # Hot path: every response, from the worker or the lane.
+    # Every response the worker handles; _lane_done inlines the same: change both together.
     def _record(self, lease: Lease, resp: Any, elapsed: float) -> None:
         item = lease.item
         status = resp.status
@@ -662,10 +665,28 @@ class Engine:
             limit.release(rtt=elapsed)
             if self._parked and limit.in_flight < limit.limit:
                 self._wake_parked()
-        self._record(lane.lease, resp, elapsed)
+        # _record, inlined (change both together): one call less per request.
+        lease = lane.lease
+        item = lease.item
+        status = resp.status
+        outcome = Outcome(item.url, resp.url, item.method, status, status < 400, None, lease.tries,
+                          int(elapsed * 1e6 + 0.5) / 1000.0, int(resp.ttfb * 1e6 + 0.5) / 1000.0,
+                          resp.num_bytes, resp.content_type, lease.started_at, lease.key)
+        if self._extras:
+            if self.options.save_headers:
+                outcome.headers = resp.headers.items()
+            if self.options.save_body:
+                outcome.body, outcome.body_encoding = encode_body(resp.content)
+        if item.depth:
+            outcome.depth = item.depth
+            outcome.parent = item.parent
+        done = self._done
+        done.append((lease, outcome))
+        if len(done) >= self._flush_size:
+            self._flush.set()
         # The next request, when it is the common case: no stop, a free slot, a ready host, no backlog.
         if self._stopping or (limit is not None and limit.in_flight >= limit.limit) \
-                or len(self._done) >= self._max_pending:
+                or len(done) >= self._max_pending:
             lane.back = None
             lane.fut.set_result(None)
             return
@@ -694,7 +715,7 @@ class Engine:
         lane.lease = lease
         item = lease.item
         if item.headers or item.body is not None \
-                or not self._submit(item.method, item.url, lane.ticket, self.options.save_body):  # type: ignore[misc]
+                or not self._submit(item.method, item.url, lane.ticket, self._keep_body):  # type: ignore[misc]
             lane.back = _TAKEN  # the worker starts it (a body, headers, or no idle connection)
             lane.fut.set_result(None)
             return

@@ -420,7 +420,26 @@ class Client:
         ticket.keep = keep_body
         ticket.max_body = max_body
         ticket.start = perf_counter()
-        conn.prepare(keep_body, max_body, self._read_timeout, req.is_head, False, now, ticket)
+        # Connection.prepare, inlined (keep the two in step): its call with seven arguments cost ~3% here.
+        conn.status = 0
+        conn.head = []
+        if conn.chunks:
+            conn.chunks = []
+        conn.keep = keep_body
+        conn.num_bytes = 0
+        conn.max_body = max_body
+        conn.complete = False
+        conn.headers_done = False
+        conn.first_byte = -1.0
+        conn.error = None
+        conn.is_head = req.is_head
+        conn.streaming = False
+        conn.requests += 1
+        conn.waiter = ticket
+        read_timeout = conn._read_timeout = self._read_timeout
+        conn.last_io = now
+        if read_timeout is not None and (conn._timer is None or conn._timer_at > now + read_timeout):
+            conn._arm(now)
         writes = self._writes
         if not writes:
             loop.call_soon(self._flush_writes)
