@@ -151,7 +151,7 @@ async def test_sqlite_queue_export_mark_is_written_with_next_commit(tmp_path: Pa
     assert await q.export_state() == (0, -1)  # not yet: it rides on the next commit
     more = await q.lease(2)
     await q.ack([(lease, outcome_for(lease)) for lease in more])
-    assert await q.export_state() == (2, 123)
+    assert await q.export_state() == (1, 123)  # the first batch (seq counts committed batches)
     await q.close()
 
 
@@ -173,4 +173,33 @@ async def test_lease_cancelled_leaves_queue_usable(tmp_path: Path) -> None:
     await q2.open()
     again = await q2.lease(100)
     assert sorted(int(lease.key) for lease in again) == list(range(1, 51))
+    await q2.close()
+
+
+async def test_sqlite_queue_resume_skips_items_done_out_of_order(tmp_path: Path) -> None:
+    # Outcomes are stored by the batch; on resume the done items (in any order, in any batch) are skipped.
+    state = tmp_path / "st"
+    q = SQLiteQueue(state, ArgsSource(["http://h/"], count=2500), fingerprint="f")
+    await q.open()
+    leases = await q.lease(2500)
+    by_key = {lease.key: lease for lease in leases}
+    first = [by_key[k] for k in ("9", "2", "2000", "5")]
+    second = [by_key[str(k)] for k in range(1500, 1000, -1)]
+    await q.ack([(lease, outcome_for(lease)) for lease in first])
+    await q.ack([(lease, outcome_for(lease)) for lease in second])
+    assert q.last_seq == 2
+    await q.close()  # the rest were leased, never acked: a crash
+
+    q2 = SQLiteQueue(state, ArgsSource(["http://h/"], count=2500), fingerprint="f")
+    await q2.open()
+    assert await q2.pending() == 2500 - 504
+    again = []
+    while batch := await q2.lease(700):
+        again += batch
+    done = {"9", "2", "2000", "5"} | {str(k) for k in range(1001, 1501)}
+    assert [lease.key for lease in again] == [str(k) for k in range(1, 2501) if str(k) not in done]
+    rows = await q2.outcomes_after(0)
+    assert [(s, o.key) for s, o in rows[:4]] == [(1, "9"), (1, "2"), (1, "2000"), (1, "5")]
+    assert [s for s, _ in rows[4:]] == [2] * 500
+    assert await q2.outcomes_after(1) == rows[4:]
     await q2.close()

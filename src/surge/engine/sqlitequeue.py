@@ -1,7 +1,12 @@
 """The durable WorkQueue (``--state DIR``): items, outcomes and the input checkpoint in one SQLite file.
 
-An item is done only when its outcome row is committed; a run killed at any moment resumes by leasing again
+An item is done only when its outcome is committed; a run killed at any moment resumes by leasing again
 every item without an outcome. The output file is derived from the outcomes table (see ``export_state``).
+
+Outcomes are stored by the batch the engine commits: one row holds the batch's item ids and its records as
+JSON lines. A row per outcome cost two B-tree inserts per request (1.7 us, a fifth of a load test's time
+per request); a row per batch costs a few bytes' copy per request. On resume, the done items are read back
+from those rows into a bitmap (1 bit per item).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,9 +42,17 @@ CREATE TABLE IF NOT EXISTS items (
     id INTEGER PRIMARY KEY, key TEXT NOT NULL, url TEXT NOT NULL, method TEXT NOT NULL,
     headers BLOB, body BLOB, depth INTEGER NOT NULL DEFAULT 0, parent TEXT);
 CREATE TABLE IF NOT EXISTS outcomes (
-    seq INTEGER PRIMARY KEY, item_id INTEGER NOT NULL UNIQUE, data BLOB NOT NULL);
+    seq INTEGER PRIMARY KEY, ids BLOB NOT NULL, data BLOB NOT NULL);
 """
-_SCHEMA_VERSION = "1"
+# seq: the batch's number. ids: its items' ids (native int64 array). data: its records, one JSON line each,
+# in the same order.
+_SCHEMA_VERSION = "2"
+
+
+def _ids(blob: bytes) -> array[int]:
+    a = array("q")
+    a.frombytes(blob)
+    return a
 
 
 class SQLiteQueue:
@@ -70,6 +84,7 @@ class SQLiteQueue:
         self._done = 0
         self._exhausted = False
         self._exported: tuple[int, int] | None = None  # (seq, position) to write with the next commit
+        self._done_ids = bytearray()  # on resume: bit i set = item i was done by an earlier run
         self.resumed = False
         self.last_seq = 0  # seq of the last outcome row committed by ack()
 
@@ -136,7 +151,14 @@ class SQLiteQueue:
         self._max_id = db.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()[0]
         self._seq = self.last_seq = db.execute("SELECT coalesce(max(seq), 0) FROM outcomes").fetchone()[0]
         self._total = db.execute("SELECT count(*) FROM items").fetchone()[0]
-        self._done = db.execute("SELECT count(*) FROM outcomes").fetchone()[0]
+        bits = bytearray((self._max_id >> 3) + 1)
+        done = 0
+        for (blob,) in db.execute("SELECT ids FROM outcomes"):
+            for id_ in _ids(blob):
+                bits[id_ >> 3] |= 1 << (id_ & 7)
+                done += 1
+        self._done_ids = bits
+        self._done = done
         self._exhausted = meta.get("exhausted") == "1"
         cp = meta.get("checkpoint")
         return orjson.loads(cp) if cp else None
@@ -200,19 +222,25 @@ class SQLiteQueue:
             return leases
 
     def _select_sync(self, n: int) -> list[Lease]:
-        if self._cursor >= self._max_id:
-            return []
         assert self._db is not None
-        rows = self._db.execute(
-            "SELECT i.id, i.key, i.url, i.method, i.headers, i.body, i.depth, i.parent FROM items i "
-            "LEFT JOIN outcomes o ON o.item_id = i.id WHERE i.id > ? AND o.item_id IS NULL "
-            "ORDER BY i.id LIMIT ?", (self._cursor, n)).fetchall()
-        leases = []
-        for id_, key, url, method, headers, body, depth, parent in rows:
-            hdrs = tuple((k, v) for k, v in orjson.loads(headers)) if headers else ()
-            leases.append(Lease(WorkItem(url, method, hdrs, body, key, depth, parent), id_))
-        # A short page means everything stored has been looked at (rows past the last one are all done).
-        self._cursor = rows[-1][0] if len(rows) == n else self._max_id
+        bits = self._done_ids
+        nbits = len(bits) << 3
+        leases: list[Lease] = []
+        while len(leases) < n and self._cursor < self._max_id:
+            rows = self._db.execute(
+                "SELECT id, key, url, method, headers, body, depth, parent FROM items WHERE id > ? "
+                "ORDER BY id LIMIT ?", (self._cursor, max(n, 1000))).fetchall()
+            if not rows:
+                self._cursor = self._max_id
+                break
+            for id_, key, url, method, headers, body, depth, parent in rows:
+                self._cursor = id_
+                if id_ < nbits and bits[id_ >> 3] >> (id_ & 7) & 1:
+                    continue  # done by an earlier run
+                hdrs = tuple((k, v) for k, v in orjson.loads(headers)) if headers else ()
+                leases.append(Lease(WorkItem(url, method, hdrs, body, key, depth, parent), id_))
+                if len(leases) == n:
+                    break
         return leases
 
     def _insert_sync(self, items: list[WorkItem], checkpoint: tuple[dict[str, int], bool] | None) -> int:
@@ -248,21 +276,17 @@ class SQLiteQueue:
             await self._io(self._ack_sync, done, export)
 
     def _ack_sync(self, done: Sequence[tuple[Lease, Outcome]], export: Export | None = None) -> None:
-        seq = self._seq
+        seq = self._seq + 1
         outcomes = [o for _, o in done]
-        # Encoded once for the whole batch; each record is one line of it.
+        # Encoded once for the whole batch: the row stores these bytes, and JSON-lines output gets them too.
         lines = encode_lines(outcomes)
-        records = lines.split(b"\n")
-        records.pop()  # after the last newline
-        n = len(records)
-        rows = list(zip(range(seq + 1, seq + n + 1), [lease.id for lease, _ in done], records, strict=True))
+        ids = array("q", [lease.id for lease, _ in done]).tobytes()
         with self._txn() as db:
-            # OR IGNORE: an item acked twice (a bug) keeps its first row; exact-once holds regardless.
-            db.executemany("INSERT OR IGNORE INTO outcomes (seq, item_id, data) VALUES (?, ?, ?)", rows)
+            db.execute("INSERT INTO outcomes (seq, ids, data) VALUES (?, ?, ?)", (seq, ids, lines))
             if self._exported is not None:
                 self._write_exported()
-        self._seq = self.last_seq = seq + n
-        self._done += n
+        self._seq = self.last_seq = seq
+        self._done += len(done)
         if export is not None:
             self._exported = (self.last_seq, export(outcomes, lines))
 
@@ -311,13 +335,15 @@ class SQLiteQueue:
                              [(str(seq), "exported_seq"), (str(pos), "exported_pos")])
         self._exported = None
 
-    async def outcomes_after(self, seq: int, limit: int = 5000) -> list[tuple[int, Outcome]]:
-        """Up to ``limit`` committed outcomes with a seq above ``seq``, in order (for re-export on resume)."""
+    async def outcomes_after(self, seq: int, limit: int = 5) -> list[tuple[int, Outcome]]:
+        """The outcomes of up to ``limit`` committed batches after batch ``seq``, in order, each with its
+        batch's seq (for re-export on resume)."""
         def read() -> list[tuple[int, Outcome]]:
             assert self._db is not None
             rows = self._db.execute("SELECT seq, data FROM outcomes WHERE seq > ? ORDER BY seq LIMIT ?",
                                     (seq, limit)).fetchall()
-            return [(s, Outcome.from_dict(orjson.loads(d))) for s, d in rows]
+            return [(s, Outcome.from_dict(orjson.loads(line)))
+                    for s, data in rows for line in data.splitlines()]
         return await self._io(read)
 
     async def counts(self) -> tuple[int, int]:
