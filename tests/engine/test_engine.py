@@ -303,3 +303,15 @@ async def test_lanes_hand_back_retries_and_requests_with_bodies(no_backoff: None
     flaky = [outs[f"k{i}"] for i in range(7, 300, 10)]
     assert any(o.attempts > 1 for o in flaky)  # retried, through the worker
     assert 60 <= client.awaited < 300  # bodies and headers awaited; the plain ones mostly on lanes
+
+
+async def test_adaptive_per_host_limit_shrinking_mid_run_loses_nothing(no_backoff: None) -> None:
+    # 503s shrink the host's adaptive limit below what is in flight while the host is still queued to run;
+    # this once crashed the run ("release() without a matching acquire()").
+    async with serve() as url:
+        urls = [f"{url}/status/503" if i % 7 == 3 else f"{url}/" for i in range(1500)]
+        f = Fetcher(concurrency="auto", per_host=12, retries=1)
+        outs = [o async for o in f.stream(urls)]
+    assert sorted(int(o.key) for o in outs) == list(range(1, 1501))
+    assert Counter(o.status for o in outs) == {200: 1500 - len(range(3, 1500, 7)), 503: len(range(3, 1500, 7))}
+    assert f.last_result is not None and f.last_result.complete

@@ -98,6 +98,24 @@ def test_adaptive_limit_shrinks_on_429() -> None:
     assert 5 + started <= h.limit
 
 
+def test_a_limit_that_shrinks_below_in_flight_stops_a_ready_host() -> None:
+    # The host stays in the ready queue while its adaptive limit drops under what is in flight: take() must
+    # not start more (it did, and the limiter's count then ran below the host's: a crash at release).
+    p = HostPolicy(per_host=4, adaptive=True, clock=lambda: 0.0)
+    p.push_many([lease(f"http://a/{i}") for i in range(10)])
+    taken = [p.take(0.0) for _ in range(3)]
+    h = taken[0][0]  # type: ignore[index]
+    assert h.in_ready and h.in_flight == 3
+    p.release(h, 0.0, rtt=0.01, status=503)
+    assert h.in_flight == 2 and h.limit <= 2
+    assert p.take(0.0) is None
+    assert h.limiter is not None and h.limiter.in_flight == h.in_flight
+    for _ in range(2):
+        p.release(h, 0.0, rtt=0.01, status=200)
+    got = p.take(0.0)
+    assert got is not None and h.in_flight == 1 and h.limiter.in_flight == 1
+
+
 def test_breaker_opens_fails_fast_then_probes() -> None:
     p = HostPolicy(breaker_threshold=3, breaker_cooldown=10.0)
     p.push_many([lease(f"http://dead/{i}") for i in range(10)])

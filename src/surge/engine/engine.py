@@ -643,88 +643,93 @@ class Engine:
 
     # Hot path: every request that ran on a lane; called by the client, between two loop turns.
     def _lane_done(self, lane: _Lane, resp: Any, exc: BaseException | None) -> None:
-        host = lane.host
-        if lane.fut.done():
-            # The worker is being cancelled (a forced stop): it deals with this one (_lane_cancelled).
-            lane.back = (resp, exc)
-            return
-        if exc is not None or resp.status in self._lane_hands_back:
-            # A failure, or a status to retry or that pauses the host: the worker's general path.
-            lane.back = (resp, exc)
-            lane.fut.set_result(None)
-            return
-        policy = self.policy
-        elapsed = resp.elapsed
-        if host.in_ready and host.limiter is None and not host.fails and not host.probing:
-            host.in_flight -= 1  # HostPolicy.release's common case (as on the worker)
-            policy.in_flight -= 1
-        elif policy.release(host, self._now(), elapsed, resp.status, None, None) and self._idle:
-            self._wake(1)
-        limit = self.limit
-        if limit is not None:
-            limit.release(rtt=elapsed)
-            if self._parked and limit.in_flight < limit.limit:
-                self._wake_parked()
-        # _record, inlined (change both together): one call less per request.
-        lease = lane.lease
-        item = lease.item
-        status = resp.status
-        outcome = Outcome(item.url, resp.url, item.method, status, status < 400, None, lease.tries,
-                          int(elapsed * 1e6 + 0.5) / 1000.0, int(resp.ttfb * 1e6 + 0.5) / 1000.0,
-                          resp.num_bytes, resp.content_type, lease.started_at, lease.key)
-        if self._extras:
-            if self.options.save_headers:
-                outcome.headers = resp.headers.items()
-            if self.options.save_body:
-                outcome.body, outcome.body_encoding = encode_body(resp.content)
-        if item.depth:
-            outcome.depth = item.depth
-            outcome.parent = item.parent
-        done = self._done
-        done.append((lease, outcome))
-        if len(done) >= self._flush_size:
-            self._flush.set()
-        # The next request, when it is the common case: no stop, a free slot, a ready host, no backlog.
-        if self._stopping or (limit is not None and limit.in_flight >= limit.limit) \
-                or len(done) >= self._max_pending:
-            lane.back = None
-            lane.fut.set_result(None)
-            return
-        ready = policy._ready
-        host = ready[0] if ready else None
-        t = self._now()
-        if host is None or host.tripped is not None or host.rate is not None or host.limiter is not None \
-                or host.probing or host.paused_until > t or policy._delayed or policy._parked \
-                or (self.rate is not None and not self.rate.acquire_nowait()):
-            lane.back = None
-            lane.fut.set_result(None)
-            return
-        hq = host.queue
-        lease = hq.popleft()
-        policy.queued -= 1
-        host.in_flight += 1
-        policy.in_flight += 1
-        if not hq or host.in_flight >= host.limit:
-            ready.popleft()
-            host.in_ready = False
-        elif len(ready) > 1:
-            ready.rotate(-1)
-        if policy.queued < self._low and not self._exhausted:
-            self._need.set()
-        lane.host = host
-        lane.lease = lease
-        item = lease.item
-        if item.headers or item.body is not None \
-                or not self._submit(item.method, item.url, lane.ticket, self._keep_body):  # type: ignore[misc]
-            lane.back = _TAKEN  # the worker starts it (a body, headers, or no idle connection)
-            lane.fut.set_result(None)
-            return
-        if limit is not None:
-            limit.acquire_nowait()
-        if lease.tries == 0:
-            lease.started_at = t + self._wall_offset
-        lease.tries += 1
-        lane.t0 = perf_counter()
+        try:
+            host = lane.host
+            if lane.fut.done():
+                # The worker is being cancelled (a forced stop): it deals with this one (_lane_cancelled).
+                lane.back = (resp, exc)
+                return
+            if exc is not None or resp.status in self._lane_hands_back:
+                # A failure, or a status to retry or that pauses the host: the worker's general path.
+                lane.back = (resp, exc)
+                lane.fut.set_result(None)
+                return
+            policy = self.policy
+            elapsed = resp.elapsed
+            if host.in_ready and host.limiter is None and not host.fails and not host.probing:
+                host.in_flight -= 1  # HostPolicy.release's common case (as on the worker)
+                policy.in_flight -= 1
+            elif policy.release(host, self._now(), elapsed, resp.status, None, None) and self._idle:
+                self._wake(1)
+            limit = self.limit
+            if limit is not None:
+                limit.release(rtt=elapsed)
+                if self._parked and limit.in_flight < limit.limit:
+                    self._wake_parked()
+            # _record, inlined (change both together): one call less per request.
+            lease = lane.lease
+            item = lease.item
+            status = resp.status
+            outcome = Outcome(item.url, resp.url, item.method, status, status < 400, None, lease.tries,
+                              int(elapsed * 1e6 + 0.5) / 1000.0, int(resp.ttfb * 1e6 + 0.5) / 1000.0,
+                              resp.num_bytes, resp.content_type, lease.started_at, lease.key)
+            if self._extras:
+                if self.options.save_headers:
+                    outcome.headers = resp.headers.items()
+                if self.options.save_body:
+                    outcome.body, outcome.body_encoding = encode_body(resp.content)
+            if item.depth:
+                outcome.depth = item.depth
+                outcome.parent = item.parent
+            done = self._done
+            done.append((lease, outcome))
+            if len(done) >= self._flush_size:
+                self._flush.set()
+            # The next request, when it is the common case: no stop, a free slot, a ready host, no backlog.
+            if self._stopping or (limit is not None and limit.in_flight >= limit.limit) \
+                    or len(done) >= self._max_pending:
+                lane.back = None
+                lane.fut.set_result(None)
+                return
+            ready = policy._ready
+            host = ready[0] if ready else None
+            t = self._now()
+            if host is None or host.tripped is not None or host.rate is not None or host.limiter is not None \
+                    or host.probing or host.paused_until > t or policy._delayed or policy._parked \
+                    or (self.rate is not None and not self.rate.acquire_nowait()):
+                lane.back = None
+                lane.fut.set_result(None)
+                return
+            hq = host.queue
+            lease = hq.popleft()
+            policy.queued -= 1
+            host.in_flight += 1
+            policy.in_flight += 1
+            if not hq or host.in_flight >= host.limit:
+                ready.popleft()
+                host.in_ready = False
+            elif len(ready) > 1:
+                ready.rotate(-1)
+            if policy.queued < self._low and not self._exhausted:
+                self._need.set()
+            lane.host = host
+            lane.lease = lease
+            item = lease.item
+            if item.headers or item.body is not None \
+                    or not self._submit(item.method, item.url, lane.ticket, self._keep_body):  # type: ignore[misc]
+                lane.back = _TAKEN  # the worker starts it (a body, headers, or no idle connection)
+                lane.fut.set_result(None)
+                return
+            if limit is not None:
+                limit.acquire_nowait()
+            if lease.tries == 0:
+                lease.started_at = t + self._wall_offset
+            lease.tries += 1
+            lane.t0 = perf_counter()
+        except Exception as bug:  # a bug here must not strand the worker: it fails instead of hanging
+            if lane.fut.done():
+                raise
+            lane.fut.set_exception(bug)
 
     def _lane_cancelled(self, lane: _Lane) -> None:
         # A forced stop cut the worker off while its lane had this in hand.

@@ -232,6 +232,12 @@ class HostPolicy:
                 h.in_ready = False
                 self._park(h, h.paused_until)
                 continue
+            if h.in_flight >= (1 if h.probing else h.limit):
+                # Its adaptive limit shrank below what is in flight while it stayed ready (release() leaves
+                # a ready host where it is): no room now; the release that makes room schedules it again.
+                ready.popleft()
+                h.in_ready = False
+                continue
             rate = h.rate
             if rate is not None and not rate.acquire_nowait():
                 ready.popleft()
