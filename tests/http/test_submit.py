@@ -10,8 +10,7 @@ import pytest
 from http_scripted import OK, Script
 
 from surge.errors import ReadTimeout
-from surge.http import Client, Timeout
-from surge.http.client import Submitted
+from surge.http import Client, Submitted, Timeout
 
 
 class Calls:
