@@ -59,12 +59,13 @@ def _error_kind(exc: BaseException) -> str:
 class _Lane:
     """One worker's requests on the client's callback path (``submit``), while the worker awaits ``fut``.
 
-    ``host``/``lease``/``ticket``/``t0`` describe the request in hand; ``back`` says what the worker finds
-    when ``fut`` resolves: None (nothing in hand, take the next), ``_TAKEN`` (a lease taken but not
-    started), or ``(response, error)`` for the request in hand; ``_IN_FLIGHT`` while a request is out.
+    ``host``/``lease``/``ticket`` describe the request in hand (``ticket.start``: when it was sent).
+    ``back`` says what the worker finds when ``fut`` resolves: None (nothing in hand, take the next),
+    ``_TAKEN`` (a lease taken but not started), or ``(response, error)`` for the request in hand;
+    ``_IN_FLIGHT`` while a request is out.
     """
 
-    __slots__ = ("back", "fut", "host", "lease", "t0", "ticket")
+    __slots__ = ("back", "fut", "host", "lease", "ticket")
 
     def __init__(self, done: Callable[[_Lane, Any, BaseException | None], None]) -> None:
         self.back: Any = None
@@ -72,7 +73,6 @@ class _Lane:
         self.host: Any = None
         self.lease: Any = None
         self.ticket = Submitted(done, self)  # reused for each of the lane's requests
-        self.t0 = 0.0
 
 
 _TAKEN: Any = object()
@@ -536,7 +536,6 @@ class Engine:
             t0 = perf_counter()
             if started:
                 assert lane is not None
-                lane.t0 = t0
                 lane.back = _IN_FLIGHT
                 lane.fut = fut = loop.create_future()
                 try:
@@ -554,7 +553,7 @@ class Engine:
                 if back is _TAKEN:
                     pending = (host, lease)
                     continue
-                t0 = lane.t0
+                t0 = lane.ticket.start
                 resp, exc = back
                 if exc is None:
                     status = resp.status
@@ -725,7 +724,6 @@ class Engine:
             if lease.tries == 0:
                 lease.started_at = t + self._wall_offset
             lease.tries += 1
-            lane.t0 = perf_counter()
         except Exception as bug:  # a bug here must not strand the worker: it fails instead of hanging
             if lane.fut.done():
                 raise
@@ -745,7 +743,7 @@ class Engine:
             return
         if back is _IN_FLIGHT:
             self.client.cancel(lane.ticket)  # type: ignore[attr-defined]
-        self._cancelled(lane.host, lane.lease, perf_counter() - lane.t0)
+        self._cancelled(lane.host, lane.lease, perf_counter() - lane.ticket.start)
 
     def _wake_parked(self) -> None:
         limit = self.limit
