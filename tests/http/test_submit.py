@@ -192,3 +192,26 @@ async def test_a_failing_callback_does_not_strand_the_others(server: str) -> Non
     assert [type(e["exception"]) for e in errors] == [ValueError]
 
 
+
+
+async def test_reuse_response_refills_one_object(server: str) -> None:
+    seen: list[tuple[int, int, bytes, int]] = []
+    finished = asyncio.Event()
+    async with Client() as c:
+        await c.request("GET", server + "/")
+        paths = ["/bytes/3", "/status/404", "/redirect/1", "/bytes/5"]
+
+        def again(ctx: Any, resp: Any, error: BaseException | None) -> None:
+            seen.append((id(resp), resp.status, resp.content, len(resp.history)))
+            if len(seen) < len(paths):
+                assert c.submit("GET", server + paths[len(seen)], ticket)
+            else:
+                finished.set()
+
+        ticket = Submitted(again, reuse_response=True)
+        assert c.submit("GET", server + paths[0], ticket)
+        await finished.wait()
+    ids = [s[0] for s in seen]
+    assert [(s[1], s[3]) for s in seen] == [(200, 0), (404, 0), (200, 1), (200, 0)]
+    assert seen[0][2] == b"abc" and seen[3][2] == b"abcde"
+    assert ids[0] == ids[1] == ids[3] and ids[2] != ids[0]  # a redirect makes a new one (with history)

@@ -72,7 +72,9 @@ class _Lane:
         self.fut: Any = None  # asyncio.Future[None] once the worker awaits
         self.host: Any = None
         self.lease: Any = None
-        self.ticket = Submitted(done, self)  # reused for each of the lane's requests
+        # Reused for each of the lane's requests, with one Response object refilled each time: the lane
+        # copies what it records, and a response handed back to the worker is read before the next submit.
+        self.ticket = Submitted(done, self, reuse_response=True)
 
 
 def _lanes_not_started(lane: _Lane, resp: Any, exc: BaseException | None) -> None:
