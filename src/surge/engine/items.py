@@ -49,9 +49,10 @@ OUTCOME_FIELDS: tuple[str, ...] = (
     "started_at",
 )
 OPTIONAL_FIELDS: tuple[str, ...] = ("headers", "body", "body_encoding", "depth", "parent", "links")
+_REQUIRED = len(OUTCOME_FIELDS)
 
 
-@dataclass(slots=True)
+@dataclass(init=False)
 class Outcome:
     """How one request ended: the record written to ``-o`` (one JSON object per request in .jsonl).
 
@@ -60,8 +61,13 @@ class Outcome:
     ``elapsed_ms``/``ttfb_ms`` are those of the last attempt; ``started_at`` is the Unix time (seconds)
     of the first attempt. ``body`` (``--save-body``) is text when ``body_encoding`` is ``"utf-8"`` and
     base64 when it is ``"base64"``. ``depth``/``parent``/``links`` are filled by the crawler.
+
+    Why a plain instance dict and not slots: the required fields are set in the record's field order and
+    the optional ones stay class-level None until set, so the instance's ``__dict__`` *is* the record,
+    and JSON-lines output encodes it as it is: half the cost of building a dict per record.
     """
 
+    key: str
     url: str
     final_url: str
     method: str
@@ -74,13 +80,44 @@ class Outcome:
     bytes: int
     content_type: str | None
     started_at: float
-    key: str = ""
     headers: list[tuple[str, str]] | None = None
     body: str | None = None
     body_encoding: str | None = None
     depth: int | None = None
     parent: str | None = None
     links: list[str] | None = None
+
+    # Hot path: once per request. Positional order kept from the record's first version (key last);
+    # assignment order is the record's (key first).
+    def __init__(self, url: str, final_url: str, method: str, status: int | None, ok: bool,  # noqa: PLR0917 - positional on the hot path
+                 error: str | None, attempts: int, elapsed_ms: float, ttfb_ms: float | None, bytes: int,
+                 content_type: str | None, started_at: float, key: str = "", *,
+                 headers: list[tuple[str, str]] | None = None, body: str | None = None,
+                 body_encoding: str | None = None, depth: int | None = None, parent: str | None = None,
+                 links: list[str] | None = None) -> None:
+        self.key = key
+        self.url = url
+        self.final_url = final_url
+        self.method = method
+        self.status = status
+        self.ok = ok
+        self.error = error
+        self.attempts = attempts
+        self.elapsed_ms = elapsed_ms
+        self.ttfb_ms = ttfb_ms
+        self.bytes = bytes
+        self.content_type = content_type
+        self.started_at = started_at
+        if headers is not None:
+            self.headers = headers
+        if body is not None:
+            self.body = body
+            self.body_encoding = body_encoding
+        if depth is not None:
+            self.depth = depth
+            self.parent = parent
+        if links is not None:
+            self.links = links
 
     def to_dict(self) -> dict[str, Any]:
         """The record as a plain dict: the required fields always, optional ones only when set."""
@@ -160,13 +197,10 @@ def encode_lines(outcomes: Sequence[Outcome]) -> bytes:
     """
     if not outcomes:
         return b""
-    # The common record (no optional field set) is built inline: to_dict's call costs ~10% of the encoding.
-    data = orjson.dumps([
-        {"key": o.key, "url": o.url, "final_url": o.final_url, "method": o.method, "status": o.status,
-         "ok": o.ok, "error": o.error, "attempts": o.attempts, "elapsed_ms": o.elapsed_ms,
-         "ttfb_ms": o.ttfb_ms, "bytes": o.bytes, "content_type": o.content_type, "started_at": o.started_at}
-        if o.headers is None and o.body is None and o.depth is None and o.links is None else o.to_dict()
-        for o in outcomes])
+    # An Outcome's instance dict is its record (see Outcome), unless an optional field was set to None by
+    # hand: to_dict() then, which leaves such fields out.
+    data = orjson.dumps([o.__dict__ if len(o.__dict__) == _REQUIRED or None not in o.__dict__.values()
+                         else o.to_dict() for o in outcomes])
     # split + join: a third of the cost of count + replace over the same bytes, and split counts for free.
     parts = data[1:-1].split(_BETWEEN)
     if len(parts) != len(outcomes):
