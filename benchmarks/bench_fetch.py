@@ -233,19 +233,20 @@ def print_markdown(res: dict[str, Any]) -> None:
     for key, label in ROWS:
         rps = res["rps"][key]
         print(f"| {label} | {rps:,.0f} | {rps / wrk if wrk else 0.0:.2f} |")
-    print("\n| check | measured | target | |\n| --- | ---: | ---: | --- |")
+    print("\n| check | measured | target | | each round |\n| --- | ---: | ---: | --- | --- |")
     for row in res["checks"]:
+        each = " ".join(f"{v:.2f}" for v in row["each_round"])
         if row["target"] is None:
-            print(f"| {row['check']} | {row['value']:.2f}× | – | |")
+            print(f"| {row['check']} | {row['value']:.2f}× | – | | {each} |")
         else:
             print(f"| {row['check']} | {row['value']:.2f}× | ≥ {row['target']}× | "
-                  f"{verdict(row['value'] >= row['target'])} |")
+                  f"{verdict(row['value'] >= row['target'])} | {each} |")
     rss = res["big_input_peak_rss_mb"]
     print(f"| peak RSS, {res['big_input_urls']:,}-URL input | {rss:.0f} MB | ≤ 150 MB | "
-          f"{verdict(rss <= 150)} |")
+          f"{verdict(rss <= 150)} | |")
     peak, per_host = res["polite_peak_connections"], res["per_host"]
     print(f"| most connections the server saw, --per-host {per_host} | {peak} | ≤ {per_host} | "
-          f"{verdict(peak <= per_host)} |")
+          f"{verdict(peak <= per_host)} | |")
     print("\nCommands (each pinned with `taskset`; nginx on the server core):\n")
     for cmd in res["commands"].values():
         print(f"    {cmd}")
