@@ -695,9 +695,17 @@ class Engine:
                     return
                 host = lane.host
                 elapsed = resp.elapsed
-                if host.in_ready and host.limiter is None and not host.fails and not host.probing:
-                    host.in_flight -= 1  # HostPolicy.release's common case (as on the worker)
+                if host.limiter is None and not host.fails and not host.probing and (
+                        host.in_ready or (host.queue and not host.parked and host.paused_until == 0.0)):
+                    # HostPolicy.release's common case (as on the worker): only the counts change, and a
+                    # host that was at its per-host limit with work queued is ready again (_schedule's case).
+                    host.in_flight -= 1
                     policy.in_flight -= 1
+                    if not host.in_ready:
+                        host.in_ready = True
+                        ready.append(host)
+                        if idle:
+                            wake(1)
                 elif release(host, now(), elapsed, resp.status, None, None) and idle:
                     wake(1)
                 if limit is not None:
