@@ -107,6 +107,17 @@ def test_parse_fetch_summary_follows_the_json_contract() -> None:
     assert run.errors == {"timeout_read": 2}
 
 
+def test_parse_fetch_summary_keeps_seconds_without_percentiles() -> None:
+    # A second in which no request finished has null percentiles in the summary: kept as None (a gap in the
+    # charts), not a crash of the benchmark that reads it.
+    summary = {"requests": 10, "ok": 10, "elapsed_s": 2.5, "rps": 4.0, "loop": "uvloop",
+               "series": {"t": [0, 1, 2], "rps": [10, 0, 0], "p50_ms": [1.0, None, None],
+                          "p99_ms": [2.0, None, None], "errors": [0, 0, 0]}}
+    run = parse_fetch_summary(summary, loop="uvloop")
+    assert run.series["p50_ms"] == [1.0, None, None]
+    assert run.series["rps"] == [10.0, 0.0, 0.0]
+
+
 def test_cpu_percentages_client_over_its_life_server_over_the_run() -> None:
     run = ClientRun("x", "asyncio", 10, 10, elapsed_s=1.0, rps=10.0, wall_s=2.0, client_cpu_s=1.0)
     run.with_server_cpu(0.5)

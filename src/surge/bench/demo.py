@@ -290,7 +290,7 @@ def demo_sections(result: DemoResult) -> list[Section]:
     ]
     sr = result.series
     if sr is not None and sr.series.get("t") and sr.series.get("rps"):
-        t = sr.series["t"]
+        t = [0.0 if x is None else x for x in sr.series["t"]]  # seconds: never missing
         sections.append(LineChart(
             f"surge fetch ({sr.loop}) for {result.config.series_seconds:g} s: throughput over time",
             {"req/s": (t, sr.series["rps"])},

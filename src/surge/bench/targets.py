@@ -429,7 +429,7 @@ class ClientRun:
     ratio: float = 0.0
     limited_by: str = ""
     note: str = ""
-    series: dict[str, list[float]] = field(default_factory=dict)
+    series: dict[str, list[float | None]] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -629,7 +629,9 @@ def parse_fetch_summary(summary: Mapping[str, Any], *, loop: str) -> ClientRun:
         client="surge fetch", loop=str(summary.get("loop") or loop), requests=int(summary["requests"]),
         ok=int(summary["ok"]), elapsed_s=float(summary["elapsed_s"]), rps=float(summary["rps"]),
         latency_ms={k: float(v) for k, v in (summary.get("latency_ms") or {}).items() if v is not None},
-        series={k: [float(x) for x in v] for k, v in series.items() if isinstance(v, list)},
+        # A second in which nothing finished has no percentiles: None there (a gap in the charts).
+        series={k: [None if x is None else float(x) for x in v] for k, v in series.items()
+                if isinstance(v, list)},
         errors={str(k): int(v) for k, v in (summary.get("errors") or {}).items() if v},
     )
 
