@@ -30,6 +30,7 @@ run fetch     $PY benchmarks/bench_fetch.py --requests 100000 --connections 100 
 run amap      $PY benchmarks/bench_amap.py -n 100000 -c 100 --repeat 5 --loop uvloop
 run ratelimit $PY benchmarks/bench_ratelimit.py -n 2000000 --repeat 5 --loop uvloop
 run stats     $PY benchmarks/bench_stats.py --repeat 5
+run python-path $PY benchmarks/bench_python_path.py -n 100000 --repeat 7
 run loops     $SURGE bench loops
 run steps     $SURGE bench steps
 run http-nginx $SURGE bench http --target nginx -n 100000

@@ -234,14 +234,7 @@ class Client:
                 req: Prepared | None = hot[2]
                 o: Origin[Connection, _Waiter] | None = hot[3]
             else:
-                req = self._prepared.get((method, url))
-                if req is None and self._loop is not None:
-                    req = self._from_origin(method, url)  # a new URL on a known origin: no URL parse
-                o = None
-                if req is not None:
-                    o = state.origins.get(req.target.key)
-                    if o is not None:
-                        self._hot = (method, url, req, o)
+                req, o = self._lookup(method, url)
             if req is not None and o is not None and o.idle:
                 # PoolState.checkout's common case, inlined: the newest idle connection is fresh.
                 loop = self._loop
@@ -389,14 +382,7 @@ class Client:
             req: Prepared | None = hot[2]
             o: Origin[Connection, _Waiter] | None = hot[3]
         else:
-            req = self._prepared.get((method, url))
-            if req is None and self._loop is not None:
-                req = self._from_origin(method, url)
-            o = None
-            if req is not None:
-                o = state.origins.get(req.target.key)
-                if o is not None:
-                    self._hot = (method, url, req, o)
+            req, o = self._lookup(method, url)
         if req is None or o is None or not o.idle:
             return False
         loop = self._loop
@@ -543,7 +529,7 @@ class Client:
                         resp.content = content
                 if resp is not None:
                     if resp.status in REDIRECT_STATUSES:
-                        t.task = self._loop.create_task(self._submitted_follow(t, resp))  # type: ignore[union-attr]
+                        t.task = self._loop.create_task(self._submitted_slow(t, resp))  # type: ignore[union-attr]
                         continue
                     resp.elapsed = perf_counter() - t.start
             else:
@@ -552,7 +538,7 @@ class Client:
                     if error.url is None:
                         error.url = t.url
                     if self._stale(error, conn, t.req):  # type: ignore[arg-type]
-                        t.task = self._loop.create_task(self._submitted_retry(t))  # type: ignore[union-attr]
+                        t.task = self._loop.create_task(self._submitted_slow(t, None))  # type: ignore[union-attr]
                         continue
             t.active = False
             try:
@@ -563,22 +549,13 @@ class Client:
         # Requests the callbacks started go out now, not a loop turn later.
         self._flush_writes()
 
-    async def _submitted_follow(self, t: Submitted, resp: Response) -> None:
+    async def _submitted_slow(self, t: Submitted, resp: Response | None) -> None:
+        # The rest of a submitted request that needs awaiting: following a redirect (``resp`` is its answer),
+        # or (``resp`` None) the stale keep-alive retry of request(), once, on a fresh connection.
+        req: Prepared = t.req  # type: ignore[assignment]
         try:
-            resp = await self._follow(resp, t.req, self._timeout, t.max_body, t.keep, False, t.start)  # type: ignore[arg-type]
-            resp.elapsed = perf_counter() - t.start
-        except (RequestError, PoolClosed, OSError) as exc:
-            if isinstance(exc, RequestError) and exc.url is None:
-                exc.url = t.url
-            self._call_back(t, None, exc)
-        else:
-            self._call_back(t, resp, None)
-
-    async def _submitted_retry(self, t: Submitted) -> None:
-        # The stale keep-alive retry of request(), once, on a fresh connection.
-        try:
-            req: Prepared = t.req  # type: ignore[assignment]
-            resp = await self._send(req, self._timeout, t.max_body, t.keep, False, t.start, True)
+            if resp is None:
+                resp = await self._send(req, self._timeout, t.max_body, t.keep, False, t.start, True)
             if resp.status in REDIRECT_STATUSES:
                 resp = await self._follow(resp, req, self._timeout, t.max_body, t.keep, False, t.start)
             resp.elapsed = perf_counter() - t.start
@@ -1061,6 +1038,22 @@ class Client:
         if absolute and self._proxy is not None and self._proxy.authorization:
             defaults = [*defaults, ("Proxy-Authorization", self._proxy.authorization)]
         return prepare(method, target, defaults, headers, content, absolute_form=absolute)
+
+    def _lookup(self, method: str, url: str) -> tuple[Prepared | None, Origin[Connection, _Waiter] | None]:
+        """The fast path's request and pool entry for a URL other than the last one (both may be None).
+
+        A URL seen before costs a dict lookup; a new URL on a known origin is built from the origin's template
+        without parsing. The pair found becomes the "hot" one that request() and submit() check first.
+        """
+        req = self._prepared.get((method, url))
+        if req is None and self._loop is not None:
+            req = self._from_origin(method, url)
+        o = None
+        if req is not None:
+            o = self._state.origins.get(req.target.key)
+            if o is not None:
+                self._hot = (method, url, req, o)
+        return req, o
 
     def _prepare_cached(self, method: str, url: str) -> Prepared:
         req = self._from_origin(method, url)
