@@ -26,8 +26,12 @@ The engine maps each request failure to one outcome ``error`` class through the
     ├── BatcherClosed                submit to a closed Batcher
     └── StateError                   a WorkQueue's store is unusable (locked, corrupt, other schema)
 
-``cancelled`` is an outcome class too, but it is never an exception of ours:
-``asyncio.CancelledError`` always propagates untouched.
+Two outcome classes are not exceptions of ours:
+
+- ``cancelled``: ``asyncio.CancelledError`` always propagates untouched;
+- ``invalid_input``: an input line that is not a request (a bad URL, a JSON line without a usable
+  ``url``, bytes that are not UTF-8). The input source marks its item (``WorkItem.invalid``), and the
+  engine records it without a request, so every input line still ends with exactly one outcome.
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ ERROR_KINDS: tuple[str, ...] = (
     "blocked",
     "robots",
     "cancelled",
+    "invalid_input",
 )
 
 

@@ -95,12 +95,17 @@ def test_load_mode_json_summary(server: str, tmp_path: Path) -> None:
     check_exactly_once(tmp_path / "o.jsonl", 300)
 
 
-def test_list_from_stdin_to_csv_and_bad_line_keeps_work(server: str, tmp_path: Path) -> None:
-    data = "".join(f"{server}/status/{200 + i % 3}\n" for i in range(20)) + "not a url\n"
+def test_list_from_stdin_to_csv_and_bad_lines_are_recorded(server: str, tmp_path: Path) -> None:
+    good = [f"{server}/status/{200 + i % 3}\n" for i in range(20)]
+    data = "".join(good[:10]) + "not a url\n" + "".join(good[10:]) + '{"url": 5}\n'
     r = surge_fetch("-i", "-", "-o", str(tmp_path / "o.csv"), input=data)
-    assert r.returncode == 2 and "stdin:21" in r.stderr and "Traceback" not in r.stderr
+    # The run goes on past bad lines: each gets its row (error invalid_input), one line on stderr says so.
+    assert r.returncode == 0 and "Traceback" not in r.stderr
+    assert "2 input lines were not a request" in r.stderr and "stdin:11" in r.stderr
     rows = (tmp_path / "o.csv").read_text().splitlines()
-    assert len(rows) == 21  # header + the 20 good lines, fetched before the bad one stopped the run
+    assert len(rows) == 23  # header + 20 fetched + 2 invalid
+    bad = sorted(row.split(",")[0] for row in rows[1:] if "invalid_input" in row)
+    assert bad == ["11", "22"]
 
 
 def test_other_command_on_same_state_is_refused(server: str, tmp_path: Path) -> None:
@@ -110,9 +115,11 @@ def test_other_command_on_same_state_is_refused(server: str, tmp_path: Path) -> 
     assert r.returncode == 2 and "another command" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
-def _urls(server: str, tmp_path: Path, n: int) -> Path:
+def _urls(server: str, tmp_path: Path, n: int, bad_every: int = 0) -> Path:
+    # With bad_every, every bad_every-th line is not a URL: it must get its one row like the others.
     f = tmp_path / "urls.txt"
-    f.write_text("".join(f"{server}/delay/10?i={i}\n" for i in range(n)))
+    f.write_text("".join(f"not a url {i}\n" if bad_every and i % bad_every == bad_every - 1
+                         else f"{server}/delay/10?i={i}\n" for i in range(n)))
     return f
 
 
@@ -137,7 +144,7 @@ def test_signal_drains_then_resume_completes_exactly_once(server: str, tmp_path:
 
 def test_kill_9_at_many_points_never_loses_or_duplicates(server: str, tmp_path: Path) -> None:
     n = 2000
-    urls, out, st = _urls(server, tmp_path, n), tmp_path / "out.jsonl", tmp_path / "st"
+    urls, out, st = _urls(server, tmp_path, n, bad_every=97), tmp_path / "out.jsonl", tmp_path / "st"
     cmd = [*SURGE, "fetch", "--no-progress", "-i", str(urls), "-o", str(out), "--state", str(st), "-c", "50",
            "--per-host", "50"]
     rng = random.Random(4)
@@ -157,6 +164,9 @@ def test_kill_9_at_many_points_never_loses_or_duplicates(server: str, tmp_path: 
     r = subprocess.run(cmd, check=False, capture_output=True, timeout=60)
     assert r.returncode == 0, r.stderr
     check_exactly_once(out, n)
+    records = map(orjson.loads, out.read_bytes().splitlines())
+    invalid = [o["key"] for o in records if o["error"] == "invalid_input"]
+    assert sorted(map(int, invalid)) == list(range(97, n + 1, 97))
 
 
 def test_kill_9_with_sqlite_output(server: str, tmp_path: Path) -> None:

@@ -316,3 +316,23 @@ async def test_adaptive_per_host_limit_shrinking_mid_run_loses_nothing(no_backof
     failing = len(range(3, 1500, 7))
     assert Counter(o.status for o in outs) == {200: 1500 - failing, 503: failing}
     assert f.last_result is not None and f.last_result.complete
+
+
+async def test_input_that_is_not_a_request_gets_its_outcome_without_a_request() -> None:
+    async with counting_server() as (url, conns):
+        urls = [f"{url}/", "not a url", f"{url}/status/201", "ftp://h/x", f"{url}/"]
+        got = await run_engine(urls, concurrency=4, retry=RetryPolicy(attempts=3))
+        assert conns.peak <= 4
+    outs = sorted((o for _, o in got), key=lambda o: int(o.key))
+    assert [o.key for o in outs] == ["1", "2", "3", "4", "5"]
+    assert [(o.status, o.error) for o in outs] == [
+        (200, None), (None, "invalid_input"), (201, None), (None, "invalid_input"), (200, None)]
+    bad = outs[1]
+    assert (bad.url, bad.final_url, bad.ok) == ("not a url", "not a url", False)
+    assert (bad.attempts, bad.bytes, bad.elapsed_ms) == (0, 0, 0.0)
+    assert bad.started_at > 0
+    async with counting_server() as (url, conns):
+        got = await run_engine(["nope", "http:///nohost", f"{url}:99999/"], concurrency=4)
+        assert conns.peak == 0  # nothing was sent anywhere
+    assert sorted((o.key, o.error) for _, o in got) == [("1", "invalid_input"), ("2", "invalid_input"),
+                                                        ("3", "invalid_input")]

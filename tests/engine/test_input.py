@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from surge.engine.input import ArgsSource, FileSource, IterSource, RequestDefaults, check_url, parse_line
+from surge.engine.input import (
+    MAX_INVALID_LINE,
+    ArgsSource,
+    FileSource,
+    IterSource,
+    RequestDefaults,
+    check_url,
+    parse_line,
+)
 from surge.engine.items import WorkItem
 from surge.errors import ConfigError, InvalidURL
 
@@ -102,14 +110,31 @@ def test_file_source_unreadable_is_a_config_error(tmp_path: Path) -> None:
         FileSource(str(tmp_path / "missing.txt"))
 
 
-async def test_file_source_bad_line_mid_file(tmp_path: Path) -> None:
+async def test_file_source_lines_that_are_not_requests_become_invalid_items(tmp_path: Path) -> None:
     f = tmp_path / "in.txt"
-    f.write_text("http://h/1\nbad line\n")
+    long = "x" * 5000
+    f.write_bytes(b"http://h/1\nbad line\n" + b'{"url": 5, "key": "k9"}\n' + b"\xff\xfe\n"
+                  + long.encode() + b"\n# comment\nhttp://h/2\n")
     src = FileSource(str(f))
-    assert [i.url for i in await src.read(10)] == ["http://h/1"]  # the good line is still work to do
-    with pytest.raises(InvalidURL, match=r"in\.txt:2"):
-        await src.read(10)
-    assert src.checkpoint() == {"line": 1, "offset": 11}  # a rerun stops on the bad line again
+    items = await src.read(10)
+    assert [(i.key, i.invalid is not None) for i in items] == [
+        ("1", False), ("2", True), ("k9", True), ("4", True), ("5", True), ("7", False)]
+    # The line as read is the item's url (cut at MAX_INVALID_LINE), the reason names the place.
+    assert items[1].url == "bad line" and items[1].invalid is not None and "in.txt:2" in items[1].invalid
+    assert items[2].url == '{"url": 5, "key": "k9"}' and "url" in (items[2].invalid or "")
+    assert items[3].url == "\ufffd\ufffd" and "not UTF-8" in (items[3].invalid or "")
+    assert items[4].url == long[:MAX_INVALID_LINE]
+    assert src.invalid == 4 and src.first_invalid is not None and src.first_invalid.startswith(str(f) + ":2:")
+    assert src.checkpoint()["line"] == 7  # past the bad lines: a rerun does not stop on them
+    assert await src.read(10) == []
+    src.close()
+
+
+async def test_iter_source_marks_a_bad_string_invalid() -> None:
+    src = IterSource(["http://h/1", "mailto:a@b", "http://h/3"])
+    items = await src.read(10)
+    assert [(i.key, i.url, i.invalid is not None) for i in items] == [
+        ("1", "http://h/1", False), ("2", "mailto:a@b", True), ("3", "http://h/3", False)]
 
 
 async def test_iter_source_sync_and_async() -> None:

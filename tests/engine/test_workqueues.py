@@ -203,3 +203,47 @@ async def test_sqlite_queue_resume_skips_items_done_out_of_order(tmp_path: Path)
     assert [s for s, _ in rows[4:]] == [2] * 500
     assert await q2.outcomes_after(1) == rows[4:]
     await q2.close()
+
+
+async def test_sqlite_queue_keeps_an_invalid_line_invalid_across_a_crash(tmp_path: Path) -> None:
+    f = tmp_path / "in.txt"
+    f.write_text("http://h/1\nnot a url\nhttp://h/3\n")
+    state = tmp_path / "st"
+    q = SQLiteQueue(state, FileSource(str(f)), fingerprint="f")
+    await q.open()
+    assert [lease.item.invalid is not None for lease in await q.lease(3)] == [False, True, False]
+    await q.close()  # nothing acked: a crash
+
+    q2 = SQLiteQueue(state, FileSource(str(f)), fingerprint="f")
+    await q2.open()
+    again = await q2.lease(3)
+    assert [(lease.key, lease.item.url) for lease in again] == [
+        ("1", "http://h/1"), ("2", "not a url"), ("3", "http://h/3")]
+    invalid = again[1].item.invalid
+    assert invalid is not None and "in.txt:2" in invalid and again[0].item.invalid is None
+    await q2.close()
+
+
+async def test_sqlite_queue_opens_a_version_2_state_in_place(tmp_path: Path) -> None:
+    # A state dir written before items.invalid existed resumes: the column is added, nothing is lost.
+    import sqlite3
+
+    state = tmp_path / "st"
+    q = SQLiteQueue(state, ArgsSource(["http://h/"], count=4), fingerprint="f")
+    await q.open()
+    leases = await q.lease(4)
+    await q.ack([(lease, outcome_for(lease)) for lease in leases[:2]])
+    await q.close()
+    db = sqlite3.connect(state / "state.db")
+    with db:  # back to version 2's layout: items without the invalid column
+        db.execute("ALTER TABLE items DROP COLUMN invalid")
+        db.execute("UPDATE meta SET v = '2' WHERE k = 'schema'")
+    db.close()
+
+    q2 = SQLiteQueue(state, ArgsSource(["http://h/"], count=4), fingerprint="f")
+    await q2.open()
+    assert q2.resumed and [lease.key for lease in await q2.lease(4)] == ["3", "4"]
+    await q2.close()
+    db = sqlite3.connect(state / "state.db")
+    assert db.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone() == ("3",)
+    db.close()

@@ -60,30 +60,32 @@ def test_counts_by_status_error_bytes_and_retries() -> None:
         FakeOutcome(None, ok=False, error="connect", bytes=0, elapsed_ms=0.2),
         FakeOutcome(None, ok=False, error="timeout_read", bytes=0),
         FakeOutcome(1234, ok=False, bytes=0),  # out of range status still counted
+        FakeOutcome(None, ok=False, error="invalid_input", attempts=0, bytes=0, elapsed_ms=0.0),  # no request
     ]
     for o in outcomes:
         stats.record(o)
     clock.now += 2.0
     snap = stats.snapshot()
-    assert snap.requests == 8
+    assert snap.requests == 9
     assert snap.ok == 2
-    assert snap.failed == 6
+    assert snap.failed == 7
     assert dict(snap.status) == {200: 2, 404: 1, 503: 1, 1234: 1}
-    assert dict(snap.errors) == {"timeout_read": 2, "connect": 1}
-    assert list(snap.errors) == ["timeout_read", "connect"]  # most frequent first
+    assert dict(snap.errors) == {"timeout_read": 2, "connect": 1, "invalid_input": 1}
+    assert next(iter(snap.errors)) == "timeout_read"  # most frequent first
     assert snap.bytes == 25
+    # Retries are attempts beyond the first of each request made; the invalid line made none.
     assert snap.retries == (1 + 3 + 1 + 2 + 3 + 1 + 1 + 1) - 8
     # latency only for the five outcomes with a response
     assert snap.latency.count == 5
     assert snap.elapsed_s == pytest.approx(2.0)
-    assert snap.rps == pytest.approx(4.0)
-    assert snap.eta_s == pytest.approx(0.5)
+    assert snap.rps == pytest.approx(4.5)
+    assert snap.eta_s == pytest.approx(1 / 4.5)
 
 
 def test_record_many_counts_like_record_one_by_one() -> None:
     rng = random.Random(3)
     outcomes = [FakeOutcome(rng.choice([200, 200, 404, 503, None, 1234]), ok=rng.random() < 0.7,
-                            error=rng.choice([None, "connect", "timeout_read"]), attempts=rng.randint(1, 3),
+                            error=rng.choice([None, "connect", "timeout_read"]), attempts=rng.randint(0, 3),
                             elapsed_ms=rng.uniform(0.1, 50.0), bytes=rng.randint(0, 500))
                 for _ in range(3000)]
     one, many = ManualClock(), ManualClock()

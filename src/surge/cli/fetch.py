@@ -284,6 +284,11 @@ async def _main(fetcher: Any, source: Any, *, as_json: bool, report: str | None,
         from surge.report.html import fetch_report  # noqa: PLC0415
 
         fetch_report(report, snapshot, command=command)
+    invalid = getattr(source, "invalid", 0)
+    if invalid:
+        lines = "line was" if invalid == 1 else "lines were"
+        click.echo(f"surge: {invalid} input {lines} not a request, each recorded with error invalid_input "
+                   f"(the first: {source.first_invalid})", err=True)
     if error is not None:
         click.echo(f"surge: error: {error}", err=True)
         return 2

@@ -20,7 +20,7 @@ from surge.aio import AIMD, Backoff, ConcurrencyLimit, RateLimiter, RetryPolicy,
 from surge.engine.hostpolicy import DROP_STATUSES, HostPolicy, HostState
 from surge.engine.items import Outcome, encode_body
 from surge.engine.workqueue import Lease, WorkQueue
-from surge.errors import ERROR_KINDS, ConfigError, PoolClosed, RequestError
+from surge.errors import ERROR_KINDS, ConfigError, InvalidURL, PoolClosed, RequestError
 from surge.http.client import Submitted
 
 __all__ = [
@@ -49,6 +49,8 @@ def _error_kind(exc: BaseException) -> str:
     """The outcome error class of a failed request."""
     if isinstance(exc, RequestError):
         return exc.kind
+    if isinstance(exc, InvalidURL):
+        return "invalid_input"  # a URL the input check let through but the client cannot request
     if isinstance(exc, PoolClosed):
         return "cancelled"
     if isinstance(exc, OSError):
@@ -126,7 +128,7 @@ class RetryRules:
                 statuses.update(range(base, base + 100))
             elif part == "timeout":
                 kinds.update(k for k in ERROR_KINDS if k.startswith("timeout"))
-            elif part in ERROR_KINDS and part != "cancelled":
+            elif part in ERROR_KINDS and part not in ("cancelled", "invalid_input"):
                 kinds.add(part)
             else:
                 raise ConfigError(f"--retry-on: unknown status or error class {raw.strip()!r} "
@@ -325,6 +327,8 @@ class Engine:
                         self._wake_all()
                         return
                     woke = policy.push_many(leases, loop.time())
+                    if policy.invalid:
+                        self._record_invalid()
                     self._wake(max(woke, min(len(leases), len(self._idle))))
         except asyncio.CancelledError:
             raise
@@ -334,6 +338,19 @@ class Engine:
             self._feed_error = exc
             self._exhausted = True
             self._wake_all()
+
+    def _record_invalid(self) -> None:
+        # Input that is not a request (WorkItem.invalid): its one outcome, without a request.
+        leases, self.policy.invalid = self.policy.invalid, []
+        at = time.time()
+        for lease in leases:
+            item = lease.item
+            outcome = Outcome(item.url, item.url, item.method, None, False, "invalid_input", 0, 0.0, None, 0,
+                              None, at, lease.key)
+            if item.depth:
+                outcome.depth = item.depth
+                outcome.parent = item.parent
+            self._emit(lease, outcome)
 
     # -- waking -----------------------------------------------------------------------------------------
 

@@ -111,6 +111,9 @@ class HostPolicy:
         self.in_flight = 0
         self._last_url = ""
         self._last_host: HostState | None = None
+        # Leases given to push_many whose item is not a request (WorkItem.invalid): never scheduled, left
+        # here for the engine to record.
+        self.invalid: list[Lease] = []
 
     # -- adding work -------------------------------------------------------------------------------------
 
@@ -150,7 +153,10 @@ class HostPolicy:
         return self._schedule(h, now)
 
     def push_many(self, leases: Iterable[Lease], now: float = 0.0) -> int:
-        """Hold many new leases; returns how many hosts became ready."""
+        """Hold many new leases; returns how many hosts became ready.
+
+        A lease whose item is marked invalid (not a request) is set aside in :attr:`invalid` instead.
+        """
         # Per-lease work here is the feeding cost of every request: resolve the host once per run of
         # same-host leases (load mode: the whole batch), schedule each touched host once.
         touched: list[HostState] = []
@@ -160,6 +166,10 @@ class HostPolicy:
         for lease in leases:
             u = lease.item.url
             if u is not url or h is None:
+                if lease.item.invalid is not None:
+                    self.invalid.append(lease)
+                    url = None  # the next lease is looked at afresh
+                    continue
                 url = u
                 h = self._host(u)
                 if not touched or touched[-1] is not h:

@@ -25,6 +25,7 @@ __all__ = [
     "IterSource",
     "RequestDefaults",
     "check_url",
+    "invalid_item",
     "parse_line",
 ]
 
@@ -131,6 +132,27 @@ def parse_line(line: str, key: str, defaults: RequestDefaults, where: str = "inp
     )
 
 
+# How much of a line that is not a request its outcome keeps (as its url).
+MAX_INVALID_LINE = 2048
+
+
+def invalid_item(line: str, key: str, defaults: RequestDefaults, why: str) -> WorkItem:
+    """The item of an input line that is not a request: its outcome records ``invalid_input``.
+
+    ``url`` holds the line as read (cut to :data:`MAX_INVALID_LINE` characters); a JSON line's own ``key``
+    is kept when the line parses that far, else ``key`` (the line number).
+    """
+    text = line.strip()
+    if text.startswith("{"):
+        try:
+            obj = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            obj = None
+        if isinstance(obj, dict) and obj.get("key") is not None:
+            key = str(obj["key"])
+    return WorkItem(text[:MAX_INVALID_LINE], defaults.method, (), None, key, invalid=why)
+
+
 class InputSource(Protocol):
     """A resumable stream of WorkItems.
 
@@ -213,7 +235,8 @@ class FileSource:
 
     Lines are read only as the queue asks for them. The checkpoint holds the byte offset, so a file resumes
     by seeking; stdin resumes by skipping the lines already taken (the same input must be piped again).
-    Reading stdin happens in a thread, so a slow producer does not stall the event loop.
+    Reading stdin happens in a thread, so a slow producer does not stall the event loop. A line that is
+    not a request (see :func:`invalid_item`) does not stop the run: it becomes an item marked invalid.
     """
 
     def __init__(self, path: str, defaults: RequestDefaults | None = None) -> None:
@@ -226,7 +249,8 @@ class FileSource:
         self._offset = 0
         self._skip_lines = 0
         self._eof = False
-        self._error: ConfigError | None = None
+        self.invalid = 0  # lines read that were not requests (each one an invalid_input outcome)
+        self.first_invalid: str | None = None  # why the first of them was not
         if not self._stdin:
             self._open()  # fail now, before any request: unreadable input is a one-line error
 
@@ -256,8 +280,6 @@ class FileSource:
         out: list[WorkItem] = []
         d = self._defaults
         path = self.path if not self._stdin else "stdin"
-        if self._error is not None:
-            raise self._error
         while len(out) < n:
             raw = f.readline()
             if not raw:
@@ -267,10 +289,12 @@ class FileSource:
             self._offset += len(raw)
             if self._line <= self._skip_lines:
                 continue
+            line = ""
             try:
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError:
+                    line = raw.decode("utf-8", "replace")
                     raise ConfigError(f"{path}:{self._line}: not UTF-8") from None
                 url = line.strip()
                 if url and url[0] not in "#{":
@@ -283,14 +307,11 @@ class FileSource:
                 else:
                     item = parse_line(line, str(self._line), d, f"{path}:{self._line}")
             except ConfigError as exc:
-                # The good lines before a bad one are still work to do: hand them out, fail on the next
-                # read. The checkpoint stays before the bad line, so a rerun stops on it again.
-                self._line -= 1
-                self._offset -= len(raw)
-                self._error = exc
-                if out:
-                    return out
-                raise
+                # Not a request: it still gets its one outcome (invalid_input), and the run goes on.
+                item = invalid_item(line, str(self._line), d, str(exc))
+                self.invalid += 1
+                if self.first_invalid is None:
+                    self.first_invalid = str(exc)
             if item is not None:
                 out.append(item)
         return out
@@ -345,7 +366,10 @@ class IterSource:
                 x.key = str(self._n)
             return x
         d = self._defaults
-        return WorkItem(check_url(x), d.method, d.headers, d.body, str(self._n))
+        try:
+            return WorkItem(check_url(x), d.method, d.headers, d.body, str(self._n))
+        except InvalidURL as exc:
+            return invalid_item(x, str(self._n), d, str(exc))
 
     async def read(self, n: int) -> list[WorkItem]:
         """Up to ``n`` items; [] at the end."""

@@ -21,6 +21,8 @@ class WorkItem:
 
     ``key`` is the item's stable identity (the input line number for files, the request index for ``-n``);
     the durable queue and the exact-once checks use it. ``depth`` and ``parent`` are the crawler's.
+    ``invalid`` is set (to why) when the input line is not a request: ``url`` then holds the line as read,
+    and the engine records the outcome class ``invalid_input`` without making a request.
     """
 
     url: str
@@ -30,6 +32,7 @@ class WorkItem:
     key: str = ""
     depth: int = 0
     parent: str | None = None
+    invalid: str | None = None
 
 
 # Field order of the outcome record; sinks (CSV columns, SQLite columns) follow it.

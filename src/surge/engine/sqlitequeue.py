@@ -40,13 +40,15 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (
     id INTEGER PRIMARY KEY, key TEXT NOT NULL, url TEXT NOT NULL, method TEXT NOT NULL,
-    headers BLOB, body BLOB, depth INTEGER NOT NULL DEFAULT 0, parent TEXT);
+    headers BLOB, body BLOB, depth INTEGER NOT NULL DEFAULT 0, parent TEXT, invalid TEXT);
 CREATE TABLE IF NOT EXISTS outcomes (
     seq INTEGER PRIMARY KEY, ids BLOB NOT NULL, data BLOB NOT NULL);
 """
 # seq: the batch's number. ids: its items' ids (native int64 array). data: its records, one JSON line each,
-# in the same order.
-_SCHEMA_VERSION = "2"
+# in the same order. items.invalid: why the input line is not a request (WorkItem.invalid), else NULL.
+_SCHEMA_VERSION = "3"
+# Versions opened in place: 2 lacks items.invalid, which a nullable column adds.
+_MIGRATE = {"2": "ALTER TABLE items ADD COLUMN invalid TEXT"}
 
 
 def _ids(blob: bytes) -> array[int]:
@@ -129,6 +131,15 @@ class SQLiteQueue:
             # Checkpoint the WAL every ~40 MB rather than every 4 MB: each checkpoint syncs, and a run
             # writes two rows per request.
             db.execute("PRAGMA wal_autocheckpoint=10000")
+            version = None
+            if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
+                row = db.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone()
+                version = row[0] if row else None
+            if version in _MIGRATE:
+                db.execute("BEGIN")  # an error below leaves the file as it was (no COMMIT)
+                db.execute(_MIGRATE[version])
+                db.execute("UPDATE meta SET v = ? WHERE k = 'schema'", (_SCHEMA_VERSION,))
+                db.execute("COMMIT")
             db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise StateError(f"state dir {self.directory}: unusable state database: {exc}") from None
@@ -228,17 +239,17 @@ class SQLiteQueue:
         leases: list[Lease] = []
         while len(leases) < n and self._cursor < self._max_id:
             rows = self._db.execute(
-                "SELECT id, key, url, method, headers, body, depth, parent FROM items WHERE id > ? "
+                "SELECT id, key, url, method, headers, body, depth, parent, invalid FROM items WHERE id > ? "
                 "ORDER BY id LIMIT ?", (self._cursor, max(n, 1000))).fetchall()
             if not rows:
                 self._cursor = self._max_id
                 break
-            for id_, key, url, method, headers, body, depth, parent in rows:
+            for id_, key, url, method, headers, body, depth, parent, invalid in rows:
                 self._cursor = id_
                 if id_ < nbits and bits[id_ >> 3] >> (id_ & 7) & 1:
                     continue  # done by an earlier run
                 hdrs = tuple((k, v) for k, v in orjson.loads(headers)) if headers else ()
-                leases.append(Lease(WorkItem(url, method, hdrs, body, key, depth, parent), id_))
+                leases.append(Lease(WorkItem(url, method, hdrs, body, key, depth, parent, invalid), id_))
                 if len(leases) == n:
                     break
         return leases
@@ -246,12 +257,13 @@ class SQLiteQueue:
     def _insert_sync(self, items: list[WorkItem], checkpoint: tuple[dict[str, int], bool] | None) -> int:
         first = self._max_id + 1
         with self._txn() as db:
-            if any(it.headers or it.body is not None or it.depth or it.parent is not None for it in items):
+            if any(it.headers or it.body is not None or it.depth or it.parent is not None
+                   or it.invalid is not None for it in items):
                 db.executemany(
-                    "INSERT INTO items (id, key, url, method, headers, body, depth, parent) "
-                    "VALUES (?,?,?,?,?,?,?,?)",
+                    "INSERT INTO items (id, key, url, method, headers, body, depth, parent, invalid) "
+                    "VALUES (?,?,?,?,?,?,?,?,?)",
                     [(first + i, it.key, it.url, it.method, orjson.dumps(it.headers) if it.headers else None,
-                      it.body, it.depth, it.parent) for i, it in enumerate(items)])
+                      it.body, it.depth, it.parent, it.invalid) for i, it in enumerate(items)])
             else:
                 # Plain URLs (the usual input): half the columns to bind, the rest take their defaults.
                 db.executemany("INSERT INTO items (id, key, url, method) VALUES (?,?,?,?)",

@@ -253,6 +253,7 @@ class Stats:
         "_status_other",
         "_total",
         "_trajectory",
+        "_unattempted",
     )
 
     def __init__(
@@ -279,6 +280,7 @@ class Stats:
         self._failed_done = 0
         self._bytes = 0
         self._attempts = 0
+        self._unattempted = 0  # outcomes recorded without a request (invalid input, an open breaker)
         self._status = [0] * _STATUS_SLOTS
         self._status_other: dict[int, int] = {}
         self._errors: dict[str, int] = {}
@@ -327,6 +329,8 @@ class Stats:
             error = outcome.error
             if error is not None:
                 self._errors[error] = self._errors.get(error, 0) + 1
+            if not outcome.attempts:
+                self._unattempted += 1
         self._bytes += outcome.bytes
         self._attempts += outcome.attempts
 
@@ -358,6 +362,8 @@ class Stats:
                 error = outcome.error
                 if error is not None:
                     self._errors[error] = self._errors.get(error, 0) + 1
+                if not outcome.attempts:
+                    self._unattempted += 1
             nbytes += outcome.bytes
             attempts += outcome.attempts
         self._bucket_n += n
@@ -507,7 +513,7 @@ class Stats:
             latency=latency,
             latency_curve=curve,
             bytes=self._bytes,
-            retries=max(self._attempts - requests, 0),
+            retries=max(self._attempts - (requests - self._unattempted), 0),
             connections=self._connections,
             concurrency=ConcurrencySummary(
                 self._conc_final, self._conc_min, self._conc_max, tuple(self._trajectory)
