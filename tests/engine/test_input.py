@@ -149,3 +149,19 @@ async def test_iter_source_sync_and_async() -> None:
     assert len(await asrc.read(3)) == 3
     assert len(await asrc.read(3)) == 2
     assert await asrc.read(3) == []
+
+
+async def test_file_source_skips_an_over_long_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import surge.engine.input as input_mod
+
+    monkeypatch.setattr(input_mod, "MAX_LINE", 64)
+    f = tmp_path / "in.txt"
+    f.write_text("http://h/1\n" + "http://h/" + "a" * 300 + "\n" + "http://h/3\n" + "b" * 100)
+    src = FileSource(str(f))
+    items = await src.read(10)
+    assert [(i.key, i.invalid is not None) for i in items] == [("1", False), ("2", True), ("3", False),
+                                                                ("4", True)]
+    assert "line longer than 64 bytes" in (items[1].invalid or "") and len(items[1].url) == 64
+    assert src.checkpoint() == {"line": 4, "offset": f.stat().st_size}  # the skipped bytes are counted
+    assert await src.read(10) == []
+    src.close()

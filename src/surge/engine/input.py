@@ -19,6 +19,8 @@ from surge.engine.items import WorkItem
 from surge.errors import ConfigError, InvalidURL
 
 __all__ = [
+    "MAX_INVALID_LINE",
+    "MAX_LINE",
     "ArgsSource",
     "FileSource",
     "InputSource",
@@ -134,6 +136,9 @@ def parse_line(line: str, key: str, defaults: RequestDefaults, where: str = "inp
 
 # How much of a line that is not a request its outcome keeps (as its url).
 MAX_INVALID_LINE = 2048
+# The longest input line read (a JSON line may carry a body): a longer one is not a request, and is skipped
+# without being held in memory.
+MAX_LINE = 8 << 20
 
 
 def invalid_item(line: str, key: str, defaults: RequestDefaults, why: str) -> WorkItem:
@@ -281,16 +286,22 @@ class FileSource:
         d = self._defaults
         path = self.path if not self._stdin else "stdin"
         while len(out) < n:
-            raw = f.readline()
+            raw = f.readline(MAX_LINE)
             if not raw:
                 self._eof = True
                 break
             self._line += 1
             self._offset += len(raw)
+            too_long = len(raw) == MAX_LINE and not raw.endswith(b"\n")
+            if too_long:
+                self._offset += self._skip_rest_of_line(f)
             if self._line <= self._skip_lines:
                 continue
             line = ""
             try:
+                if too_long:
+                    line = raw[:MAX_INVALID_LINE].decode("utf-8", "replace")
+                    raise ConfigError(f"{path}:{self._line}: line longer than {MAX_LINE:,} bytes")
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError:
@@ -315,6 +326,16 @@ class FileSource:
             if item is not None:
                 out.append(item)
         return out
+
+    @staticmethod
+    def _skip_rest_of_line(f: IO[bytes]) -> int:
+        # A line over MAX_LINE is not read into memory: the rest of it is skipped by the chunk.
+        skipped = 0
+        while chunk := f.readline(1 << 16):
+            skipped += len(chunk)
+            if chunk.endswith(b"\n"):
+                break
+        return skipped
 
     def checkpoint(self) -> dict[str, int]:
         """Lines consumed and the byte offset after them."""
