@@ -6,6 +6,7 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +16,9 @@ from surge.engine.engine import Engine, EngineOptions, RetryRules
 from surge.engine.fetcher import Fetcher, fetch
 from surge.engine.hostpolicy import HostPolicy
 from surge.engine.input import IterSource
-from surge.engine.items import Outcome
+from surge.engine.items import Outcome, WorkItem
 from surge.engine.memqueue import MemoryQueue
+from surge.engine.sqlitequeue import SQLiteQueue
 from surge.engine.workqueue import Lease
 from surge.http import Client, Limits, Timeout
 from surge.server import serve
@@ -336,3 +338,36 @@ async def test_input_that_is_not_a_request_gets_its_outcome_without_a_request() 
         assert conns.peak == 0  # nothing was sent anywhere
     assert sorted((o.key, o.error) for _, o in got) == [("1", "invalid_input"), ("2", "invalid_input"),
                                                         ("3", "invalid_input")]
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_work_added_by_a_commit_is_done_before_the_run_ends(kind: str, tmp_path: Path) -> None:
+    # A crawl adds the links it finds when it commits a page's outcome. With grows=True the engine may
+    # not end on an empty queue while an outcome waits for its commit, nor before the queue, asked after
+    # the last commit, is still empty. The last page committed adds three more: they must be fetched.
+    async with serve() as url:
+        seeds = IterSource([f"{url}/status/200?page={i}" for i in range(5)])
+        queue: Any = MemoryQueue(seeds) if kind == "memory" else SQLiteQueue(tmp_path / "st", seeds)
+        if kind == "sqlite":
+            await queue.open()
+        seen: list[Outcome] = []
+
+        async def commit(batch: list[tuple[Lease, Outcome]]) -> None:
+            for _, outcome in batch:
+                seen.append(outcome)
+                if len(seen) == 5:  # the last of the seeds: "links" found late
+                    await queue.add([WorkItem(f"{url}/status/201?child={j}", key=f"c{j}", depth=1,
+                                              parent=outcome.url) for j in range(3)])
+            await queue.ack(batch)
+
+        async with Client() as client:
+            engine = Engine(queue, client, commit, policy=HostPolicy(per_host=2),
+                            options=EngineOptions(concurrency=4, grows=True, flush_interval=30.0))
+            result = await asyncio.wait_for(engine.run(), 10)
+        if kind == "sqlite":
+            assert await queue.pending() == 0
+            await queue.close()
+    assert sorted(o.key for o in seen) == ["1", "2", "3", "4", "5", "c0", "c1", "c2"]
+    children = [o for o in seen if o.key.startswith("c")]
+    assert {o.status for o in children} == {201} and {o.depth for o in children} == {1}
+    assert result.done == 8 and result.exhausted

@@ -142,6 +142,8 @@ class EngineOptions:
     flight follows an AIMD limit between 1 and ``max_concurrency``, starting at ``concurrency``.
     ``rate`` caps requests per second overall. ``record_cancelled``: requests cut off by a forced stop get a
     ``cancelled`` outcome (a run without resume state); otherwise they stay un-acked, to be fetched again.
+    ``grows``: ``commit`` may add work to the queue (a crawl adds the links it found), so an empty queue is
+    the end only once every outcome is committed and the queue, asked after that last commit, is still empty.
     """
 
     concurrency: int = 50
@@ -154,6 +156,7 @@ class EngineOptions:
     save_headers: bool = False
     duration: float | None = None
     record_cancelled: bool = True
+    grows: bool = False
     flush_size: int = 1024
     flush_interval: float = 0.2
     lease_size: int = 0  # 0: from concurrency
@@ -212,6 +215,10 @@ class Engine:
         self._stopping = False  # mirrors _stop for the hot path: an attribute read, not a method call
         self._exhausted = False
         self._finished = False
+        # With options.grows: commits made, and how many had been made when the queue was last found empty.
+        self._commits = 0
+        self._empty_after = -1
+        self._committing = False  # a batch is out of _done and not yet committed
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._feed_error: BaseException | None = None
@@ -321,11 +328,16 @@ class Engine:
                 await self._need.wait()
                 self._need.clear()
                 while policy.queued < self._high and not self._stop.is_set():
+                    commits = self._commits
                     leases = await self.queue.lease(self._lease_size)
                     if not leases:
                         self._exhausted = True
+                        self._empty_after = commits
                         self._wake_all()
-                        return
+                        if not self.options.grows:
+                            return
+                        break  # a commit may add work: asked again after each one (see _commit_loop)
+                    self._exhausted = False
                     woke = policy.push_many(leases, loop.time())
                     if policy.invalid:
                         self._record_invalid()
@@ -338,6 +350,17 @@ class Engine:
             self._feed_error = exc
             self._exhausted = True
             self._wake_all()
+
+    def _settled(self) -> bool:
+        # Whether an empty queue means the end. Without ``grows``, it does. With it, every outcome must be
+        # committed and the queue found empty after the last commit; until then, outcomes waiting for their
+        # commit go now rather than at the flush interval, so a crawl's next level starts at once.
+        if not self.options.grows:
+            return True
+        if self._done or self._empty_after != self._commits or self._committing:
+            self._flush.set()
+            return False
+        return True
 
     def _record_invalid(self) -> None:
         # Input that is not a request (WorkItem.invalid): its one outcome, without a request.
@@ -421,6 +444,7 @@ class Engine:
             done = self._done
             batch = done[:]
             done.clear()
+            self._committing = bool(batch)
             if batch:
                 if self.stats is not None:
                     # Statistics by the batch: one call here instead of one per request on the workers.
@@ -439,6 +463,10 @@ class Engine:
                         waiter.set_result(None)
                     return
                 self._committed += len(batch)
+                self._committing = False
+                if self.options.grows:
+                    self._commits += 1
+                    self._need.set()  # the commit may have added work: the feeder asks the queue again
             self._sync_wall()
             if self.stats is not None:
                 self.stats.set_concurrency(self.concurrency)
@@ -500,7 +528,7 @@ class Engine:
                 # The lanes take most leases (see _make_lane_done); this is the worker's own, rarer take.
                 got = take(now())
                 if got is None:
-                    if self._exhausted and policy.queued == 0 and policy.in_flight == 0:
+                    if self._exhausted and policy.queued == 0 and policy.in_flight == 0 and self._settled():
                         self._wake_all()
                         return
                     if not self._exhausted:
