@@ -70,6 +70,7 @@ def test_check_url_remembers_only_valid_origins() -> None:
         return out
 
     inp._VALID_PREFIXES.clear()
+    inp._last_valid = "\0"
     first = verdicts()  # each URL checked in full, valid prefixes remembered
     assert first == verdicts()  # the same answers from the remembered prefixes
     assert first.count(True) == 7

@@ -47,6 +47,19 @@ def test_known_shapes() -> None:
     assert taken > len(ORIGINS) * len(TAILS) * 2  # the common shapes do take the fast path
 
 
+def test_same_origin_in_a_row_reuses_the_last_template() -> None:
+    # A list comes host by host: _from_origin then matches the last origin part by one comparison. The
+    # bytes must still be those of the full parse, including URLs that share the prefix but not the origin.
+    client = Client()
+    taken = 0
+    for method in ("GET", "HEAD"):
+        for origin in ORIGINS:
+            for url in [origin + tail for tail in TAILS] + [origin + "0/x", origin + ":1/x", origin + "@h/x"]:
+                taken += check(client, method, url)
+    assert taken > len(ORIGINS) * len(TAILS)
+    assert client._last_template[1] == "http://h@h"  # the last URL's origin part
+
+
 @given(st.sampled_from(ORIGINS), st.text(alphabet="/?#&=%a-._~ é\t:@!", max_size=12))
 def test_any_tail(origin: str, tail: str) -> None:
     check(Client(), "GET", origin + tail)

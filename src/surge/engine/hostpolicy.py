@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 
 from surge.aio import AIMD, ConcurrencyLimit, RateLimiter
 from surge.engine.workqueue import Lease
+from surge.http.request import AUTHORITY_ENDS, origin_end
 
 __all__ = ["BREAKER_KINDS", "DROP_STATUSES", "HostPolicy", "HostState", "origin_of"]
 
@@ -26,14 +27,12 @@ DROP_STATUSES = frozenset({429, 503})
 
 
 def origin_of(url: str) -> str:
-    """``scheme://host[:port]`` of an absolute URL, by string slicing (hot path: no URL parsing)."""
-    start = url.find("//")
-    if start < 0:
-        return url
-    end = url.find("/", start + 2)
-    q = url.find("?", start + 2)
-    if q >= 0 and (end < 0 or q < end):
-        end = q
+    """``scheme://host[:port]`` of an absolute URL, lower-cased, by string slicing (hot path: no URL parsing).
+
+    The authority ends where urlsplit ends it (see :func:`surge.http.request.origin_end`); a string without
+    "://" is its own origin.
+    """
+    end = origin_end(url)
     return (url if end < 0 else url[:end]).lower()
 
 
@@ -110,6 +109,7 @@ class HostPolicy:
         self.queued = 0  # leases held (queued in a host or delayed), not in flight
         self.in_flight = 0
         self._last_url = ""
+        self._last_prefix = "\0"  # the last URL's origin part, as written ("\0": matches no URL)
         self._last_host: HostState | None = None
         # Leases given to push_many whose item is not a request (WorkItem.invalid): never scheduled, left
         # here for the engine to record.
@@ -118,10 +118,18 @@ class HostPolicy:
     # -- adding work -------------------------------------------------------------------------------------
 
     def _host(self, url: str) -> HostState:
-        # Load mode requests one URL over and over: remember the last lookup (the same str object).
+        # Load mode requests one URL over and over: remember the last lookup (the same str object). A list
+        # comes host by host: the last URL's origin part answers by one comparison.
         if url is self._last_url and self._last_host is not None:
             return self._last_host
-        key = origin_of(url)
+        prefix = self._last_prefix
+        n = len(prefix)
+        if url[:n] == prefix and url[n:n + 1] in AUTHORITY_ENDS and self._last_host is not None:
+            self._last_url = url
+            return self._last_host
+        end = origin_end(url)
+        self._last_prefix = url[:end] if end >= 0 else "\0"
+        key = (url if end < 0 else self._last_prefix).lower()
         h = self.hosts.get(key)
         if h is None:
             limit = self.per_host if self.per_host is not None else 1 << 30

@@ -17,6 +17,7 @@ import orjson
 
 from surge.engine.items import WorkItem
 from surge.errors import ConfigError, InvalidURL
+from surge.http.request import AUTHORITY_ENDS, origin_end
 
 __all__ = [
     "MAX_INVALID_LINE",
@@ -47,17 +48,18 @@ class RequestDefaults:
 def check_url(url: str) -> str:
     """Return ``url`` if surge can request it (http/https, a host, a valid port); else raise InvalidURL."""
     # Hot path (every input line): validity depends only on the scheme and authority, so a prefix seen
-    # valid before answers without parsing. The prefix ends where urlsplit ends the authority.
-    start = url.find("://") + 3
+    # valid before answers without parsing: the last one (lists come host by host) by one comparison.
+    global _last_valid
+    last = _last_valid
+    n = len(last)
+    if url[:n] == last and url[n:n + 1] in AUTHORITY_ENDS:
+        return url
+    end = origin_end(url)
     prefix = ""
-    if start >= 3:
-        end = len(url)
-        for delim in "/?#":
-            i = url.find(delim, start, end)
-            if i >= 0:
-                end = i
+    if end >= 0:
         prefix = url[:end]
         if prefix in _VALID_PREFIXES:
+            _last_valid = prefix
             return url
     try:
         parts = urlsplit(url)
@@ -78,6 +80,7 @@ def check_url(url: str) -> str:
 
 
 _VALID_PREFIXES: set[str] = set()
+_last_valid = "\0"  # the last prefix found valid ("\0": none yet, matches no URL)
 
 
 def _headers_of(value: Any, where: str) -> tuple[tuple[str, str], ...]:

@@ -35,12 +35,14 @@ from surge.http.proxy import Proxy, open_tunnel, parse_proxy
 from surge.http.redirects import REDIRECT_STATUSES, plan_redirect
 from surge.http.request import (
     _UNSAFE_TARGET,
+    AUTHORITY_ENDS,
     Body,
     HeaderInput,
     ParamInput,
     Prepared,
     Target,
     merge_headers,
+    origin_end,
     parse_url,
     prepare,
 )
@@ -186,6 +188,8 @@ class Client:
         self._state: PoolState[Connection, _Waiter] = PoolState(limits)
         self._prepared: dict[tuple[str, str], Prepared] = {}
         self._origins: dict[tuple[str, str], _OriginTemplate] = {}
+        # The template _from_origin used last, with its method and origin part ("\0": matches no URL).
+        self._last_template: tuple[str, str, _OriginTemplate | None] = ("", "\0", None)
         self._conns: set[Connection] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._recv_buffer: bytearray | None = None
@@ -1076,31 +1080,32 @@ class Client:
     def _from_origin(self, method: str, url: str) -> Prepared | None:
         if self._proxy is not None:
             return None
-        start = url.find("://") + 3
-        if start < 3:
-            return None
-        # The authority ends at the first "/", "?" or "#", as urlsplit sees it.
-        end = url.find("/", start)
-        if end < 0:
-            end = len(url)
-        q = url.find("?", start, end)
-        if q >= 0:
-            end = q
-        h = url.find("#", start, end)
-        if h >= 0:
-            end = h
-        prefix = url[:end]
-        if url[0] <= " " or url[-1] <= " " or not prefix.isascii():
-            return None  # parse_url strips and IDNA-encodes: leave such URLs to it
-        tmpl = self._origins.get((method, prefix))
-        if tmpl is None:
-            tmpl = self._origin_template(method, prefix)
-            if tmpl is None:
+        # A list comes host by host: the last template's origin part first (one comparison), then the
+        # origin part found anew (see origin_end) and the templates by origin.
+        last_method, prefix, last = self._last_template
+        end = len(prefix)
+        if url[:end] == prefix and url[end:end + 1] in AUTHORITY_ENDS and method == last_method \
+                and last is not None:
+            tmpl = last
+        else:
+            end = origin_end(url)
+            if end < 0:
                 return None
+            prefix = url[:end]
+            if url[0] <= " " or not prefix.isascii():
+                return None  # parse_url strips and IDNA-encodes: leave such URLs to it
+            found = self._origins.get((method, prefix))
+            if found is None:
+                found = self._origin_template(method, prefix)
+                if found is None:
+                    return None
+            tmpl = found
+            self._last_template = (method, prefix, tmpl)
+        if url[-1] <= " ":
+            return None  # parse_url strips: leave it to it
         rest = url[end:]
-        f = rest.find("#")
-        if f >= 0:
-            rest = rest[:f]
+        if "#" in rest:
+            rest = rest[:rest.find("#")]
         if not rest or rest[0] == "?":
             rest = "/" + rest
         if rest[-1] == "?" or _UNSAFE_TARGET.search(rest):

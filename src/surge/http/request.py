@@ -13,6 +13,7 @@ from urllib.parse import SplitResult, quote, urlencode, urlsplit
 from surge.errors import ConfigError, InvalidURL
 
 __all__ = [
+    "AUTHORITY_ENDS",
     "Body",
     "HeaderInput",
     "ParamInput",
@@ -20,6 +21,7 @@ __all__ = [
     "Target",
     "build_head",
     "merge_headers",
+    "origin_end",
     "parse_url",
     "prepare",
 ]
@@ -52,6 +54,37 @@ class Target:
 
     def __repr__(self) -> str:
         return f"Target({self.url!r})"
+
+
+# What may follow an authority: the end of a URL's origin part (see origin_end).
+AUTHORITY_ENDS = ("/", "?", "#", "")
+
+
+def origin_end(url: str) -> int:
+    """Where ``url``'s origin part ends: after the first "://" and the authority that follows it (which
+    ends at the first "/", "?" or "#", as urlsplit ends it); -1 when there is no "://".
+
+    Hot path (every new URL of a list: input check, host policy, request preparation), hence no parsing. Code
+    that sees many URLs of one origin in a row compares against the last origin's prefix first::
+
+        url[:n] == last and url[n:n + 1] in AUTHORITY_ENDS   # n = len(last): same origin part
+    """
+    # str.find with bounds parses its arguments slowly (~500 instructions a call on 3.11): split and `in`
+    # find the usual shape, "scheme://authority/...", in one call.
+    parts = url.split("/", 3)
+    if len(parts) > 2 and not parts[1] and parts[0][-1:] == ":":
+        auth = parts[2]
+        if "?" not in auth and "#" not in auth:
+            return len(parts[0]) + 2 + len(auth)
+    start = url.find("://") + 3
+    if start < 3:
+        return -1
+    end = len(url)
+    for delim in "/?#":
+        i = url.find(delim, start, end)
+        if i >= 0:
+            end = i
+    return end
 
 
 def parse_url(url: str, params: ParamInput = None) -> Target:
