@@ -294,8 +294,9 @@ class FileSource:
                 self._eof = True
                 break
             self._line += 1
-            self._offset += len(raw)
-            too_long = len(raw) == MAX_LINE and not raw.endswith(b"\n")
+            size = len(raw)
+            self._offset += size
+            too_long = size == MAX_LINE and raw[-1] != 10  # no newline: the line goes on
             if too_long:
                 self._offset += self._skip_rest_of_line(f)
             if self._line <= self._skip_lines:
