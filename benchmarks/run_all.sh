@@ -26,7 +26,7 @@ run() {
 
 run server    $PY benchmarks/bench_server.py --duration 5 --repeat 3
 run client    $PY benchmarks/bench_client.py -n 100000 -c 100 --rounds 3 --only wrk,surge-uvloop,surge-asyncio,aiohttp,bare-uvloop,bare-asyncio
-run fetch     $PY benchmarks/bench_fetch.py --requests 100000 --connections 100 --big-urls 1000000 --rounds 5
+run fetch     $PY benchmarks/bench_fetch.py --requests 100000 --connections 100 --big-urls 1000000 --rounds 9
 run amap      $PY benchmarks/bench_amap.py -n 100000 -c 100 --repeat 5 --loop uvloop
 run ratelimit $PY benchmarks/bench_ratelimit.py -n 2000000 --repeat 5 --loop uvloop
 run stats     $PY benchmarks/bench_stats.py --repeat 5

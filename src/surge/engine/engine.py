@@ -22,6 +22,7 @@ from surge.engine.items import Outcome, encode_body
 from surge.engine.workqueue import Lease, WorkQueue
 from surge.errors import ERROR_KINDS, ConfigError, InvalidURL, PoolClosed, RequestError
 from surge.http.client import Submitted
+from surge.http.models import NOT_READ
 
 __all__ = [
     "DEFAULT_RETRY_KINDS",
@@ -726,9 +727,12 @@ class Engine:
                 lease = lane.lease
                 item = lease.item
                 status = resp.status
+                ct = resp._content_type  # set by the client when its memo knows it: no property call
+                if ct is NOT_READ:
+                    ct = resp.content_type
                 outcome = new_outcome(item.url, resp.url, item.method, status, status < 400, None,
                                       lease.tries, int(elapsed * 1e6 + 0.5) / 1000.0,
-                                      int(resp.ttfb * 1e6 + 0.5) / 1000.0, resp.num_bytes, resp.content_type,
+                                      int(resp.ttfb * 1e6 + 0.5) / 1000.0, resp.num_bytes, ct,
                                       lease.started_at, lease.key)
                 if save_headers:
                     outcome.headers = resp.headers.items()
