@@ -742,11 +742,12 @@ class Engine:
                     outcome.depth = item.depth
                     outcome.parent = item.parent
                 done.append((lease, outcome))
-                if len(done) >= flush_size:
+                pending = len(done)
+                if pending >= flush_size:
                     flush()
                 # The next request, in the common case: no stop, a free slot, a ready host, no backlog.
                 if engine._stopping or (limit is not None and limit.in_flight >= limit.limit) \
-                        or len(done) >= max_pending:
+                        or pending >= max_pending:
                     lane.back = None
                     fut.set_result(None)
                     return

@@ -26,6 +26,7 @@ from surge.errors import (
     TooManyRedirects,
     TotalTimeout,
 )
+from surge.http import connection as _connection
 from surge.http import models as _models
 from surge.http.connection import RECV_BUFFER, BufferedConnection, Connection
 from surge.http.decoding import Decoder, decode_body, make_decoder
@@ -124,6 +125,7 @@ class Submitted:
     # Hot path: every response.
     def set_result(self, _: None) -> None:
         """The response is complete (called by the connection)."""
+        # Connection.on_message_complete inlines this for the common case: change both together.
         if not self.finished:
             self.finished = True
             client = self.client
@@ -141,6 +143,9 @@ class Submitted:
     def exception(self) -> BaseException | None:
         """The failure, if any."""
         return self.error
+
+
+_connection.TICKET_TYPE = Submitted
 
 
 class Client:
