@@ -235,11 +235,12 @@ def print_markdown(res: dict[str, Any]) -> None:
         print(f"| {label} | {rps:,.0f} | {rps / wrk if wrk else 0.0:.2f} |")
     print("\n| check | measured | target | | each round |\n| --- | ---: | ---: | --- | --- |")
     for row in res["checks"]:
-        each = " ".join(f"{v:.2f}" for v in row["each_round"])
+        # Three decimals: a ratio that rounds to its target must still show which side of it it is on.
+        each = " ".join(f"{v:.3f}" for v in row["each_round"])
         if row["target"] is None:
-            print(f"| {row['check']} | {row['value']:.2f}× | – | | {each} |")
+            print(f"| {row['check']} | {row['value']:.3f}× | – | | {each} |")
         else:
-            print(f"| {row['check']} | {row['value']:.2f}× | ≥ {row['target']}× | "
+            print(f"| {row['check']} | {row['value']:.3f}× | ≥ {row['target']}× | "
                   f"{verdict(row['value'] >= row['target'])} | {each} |")
     rss = res["big_input_peak_rss_mb"]
     print(f"| peak RSS, {res['big_input_urls']:,}-URL input | {rss:.0f} MB | ≤ 150 MB | "
