@@ -132,6 +132,39 @@ async def test_retry_after_pauses_one_host_while_others_proceed() -> None:
     assert max(fast_done) < 1.5
 
 
+def test_retry_timers_do_not_spin_on_uvloop() -> None:
+    # uvloop fires a timer up to 0.5 ms before the time asked (whole milliseconds). A worker woken before
+    # its retry is due finds nothing to take; if the engine then re-armed the timer for the same instant it
+    # would be woken again at once, round and round until the clock caught up (and for ever on a virtual
+    # clock). One timer call per retry is the most there can be.
+    import uvloop
+
+    fired = 0
+
+    class Counting(Engine):
+        def _on_timer(self) -> None:
+            nonlocal fired
+            fired += 1
+            super()._on_timer()
+
+    async def main() -> list[Outcome]:
+        got: list[Outcome] = []
+
+        async def commit(batch: list[tuple[Lease, Outcome]]) -> None:
+            got.extend(o for _, o in batch)
+
+        async with serve() as url, Client() as client:
+            retry = RetryPolicy(attempts=5, backoff=Backoff(0.003, 0.003))
+            engine = Counting(MemoryQueue(IterSource([f"{url}/status/500?i={i}" for i in range(6)])), client,
+                              commit, options=EngineOptions(concurrency=1, retry=retry))
+            await engine.run()
+        return got
+
+    got = uvloop.run(main())
+    assert [(o.status, o.attempts) for o in got] == [(500, 5)] * 6
+    assert 1 <= fired <= 6 * 4  # one per retry at most; a spinning worker makes hundreds
+
+
 @pytest.mark.looptime
 async def test_read_timeouts_are_outcomes_and_retried() -> None:
     async with serve() as url, Client(timeout=Timeout(connect=1.0, read=0.5)) as client:

@@ -38,6 +38,11 @@ DEFAULT_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 DEFAULT_RETRY_KINDS = frozenset({"timeout_connect", "timeout_read", "timeout_total", "connect"})
 
 _DROP = DROP_STATUSES
+# Timers are armed this late: loops fire them early (uvloop rounds to whole milliseconds and fires up to
+# 0.5 ms before the time asked), and a worker woken before the work is due finds nothing, re-arms for the
+# same instant and is woken again at once: a busy loop until the clock catches up (for ever on a virtual
+# clock that only moves when the loop is idle).
+_TIMER_LATE = 0.001
 Commit = Callable[[list[tuple[Lease, Outcome]]], Awaitable[None]]
 
 
@@ -402,12 +407,14 @@ class Engine:
                 return
             self._timer.cancel()
         self._timer_at = t
-        self._timer = asyncio.get_running_loop().call_at(t, self._on_timer)
+        self._timer = asyncio.get_running_loop().call_at(t + _TIMER_LATE, self._on_timer)
 
     def _on_timer(self) -> None:
+        # No re-arming here: the due work is still on the policy's heap until a worker takes it, so the
+        # next wake would be now again, and the timer would fire every loop turn while the workers are
+        # busy. Every worker arms the timer before it waits idle.
         self._timer = None
         self._wake(len(self._idle))
-        self._arm_timer()
 
     async def _wait(self, queue: deque[asyncio.Future[None]]) -> None:
         fut = asyncio.get_running_loop().create_future()
