@@ -137,9 +137,15 @@ def test_signal_drains_then_resume_completes_exactly_once(server: str, tmp_path:
     assert proc.returncode == code, err
     assert b"Resume with: surge fetch" in err and b"Traceback" not in err
     assert lines(out) < n
+    before = lines(out)
     r = subprocess.run(cmd, check=False, capture_output=True, timeout=60)
     assert r.returncode == 0, r.stderr
     check_exactly_once(out, n)
+    assert f"{before} requests were done before".encode() in r.stderr
+    again = subprocess.run(cmd, check=False, capture_output=True, timeout=60)  # a finished run: no requests
+    assert again.returncode == 0 and lines(out) == n
+    said = again.stderr.decode().strip()
+    assert said == f"surge: nothing to do: all {n} requests already have their outcome (--state {st})"
 
 
 def test_kill_9_at_many_points_never_loses_or_duplicates(server: str, tmp_path: Path) -> None:

@@ -274,7 +274,8 @@ async def _main(fetcher: Any, source: Any, *, as_json: bool, report: str | None,
 
         extra: dict[str, Any] = {"loop": loop_name(), "command": command}
         if result is not None:
-            extra.update(complete=result.complete, interrupted=sd.requested, resumed=result.resumed)
+            extra.update(complete=result.complete, interrupted=sd.requested, resumed=result.resumed,
+                         done_before=result.done_before)
         sys.stdout.write(orjson.dumps(to_json(snapshot, **extra)).decode() + "\n")
     elif snapshot.requests:
         from surge.report.terminal import print_summary  # noqa: PLC0415
@@ -284,6 +285,16 @@ async def _main(fetcher: Any, source: Any, *, as_json: bool, report: str | None,
         from surge.report.html import fetch_report  # noqa: PLC0415
 
         fetch_report(report, snapshot, command=command)
+    if result is not None and result.resumed and not as_json:
+        # The summary counts this run only: say what the state dir already held.
+        if not snapshot.requests and result.complete:
+            click.echo(f"surge: nothing to do: all {result.done_before} requests already have their outcome "
+                       f"(--state {state})", err=True)
+        else:
+            n = result.reexported
+            late = f", {n} of them written to the output only now" if n else ""
+            click.echo(f"surge: resumed --state {state}: {result.done_before} requests were done before"
+                       f"{late}; the summary counts this run", err=True)
     invalid = getattr(source, "invalid", 0)
     if invalid:
         lines = "line was" if invalid == 1 else "lines were"

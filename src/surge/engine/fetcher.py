@@ -38,7 +38,8 @@ class FetchResult:
     ``done``: outcomes committed in this run; ``stopped``: ended early (stop requested or ``duration``);
     ``forced``: requests in flight were cut off; ``complete``: every input item has its outcome (with
     resume state: across runs); ``remaining``: items known and not done (resume state only);
-    ``resumed``: the run continued an earlier one; ``reexported``: outcomes re-written to the output.
+    ``resumed``: the run continued an earlier one; ``done_before``: outcomes its earlier runs committed;
+    ``reexported``: of those, how many were written to the output only now (the stop came in between).
     """
 
     done: int = 0
@@ -48,6 +49,7 @@ class FetchResult:
     remaining: int = 0
     not_started: int = 0
     resumed: bool = False
+    done_before: int = 0
     reexported: int = 0
 
 
@@ -239,9 +241,10 @@ class Fetcher:
                     await self._in_thread(sink.open, None)
             if own_client:
                 client = self._make_client()
+            if squeue is not None and squeue.resumed:
+                result.done_before = (await squeue.counts())[1]
             if self.stats is not None and source.total is not None:
-                done_before = (await squeue.counts())[1] if squeue is not None else 0
-                self.stats.set_total(source.total - done_before)
+                self.stats.set_total(source.total - result.done_before)
 
             export = _exporter(sink) if sink is not None else None
             jsonl = sink if isinstance(sink, JSONLSink) else None
