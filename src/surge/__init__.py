@@ -1,7 +1,7 @@
 """surge: massive network I/O from Python, at the machine's limit, with exactly one outcome per request.
 
-The layers are importable on their own (``surge.aio``, ``surge.http``, ``surge.engine``, ``surge.server``,
-``surge.report``); the names most programs need are re-exported here.
+The layers are importable on their own (``surge.aio``, ``surge.http``, ``surge.engine``, ``surge.crawl``,
+``surge.server``, ``surge.report``); the names most programs need are re-exported here.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from surge.aio import (
     retry,
     retrying,
 )
+from surge.crawl import Crawler
 from surge.engine import (
     Fetcher,
     FetchResult,
@@ -72,6 +73,7 @@ __all__ = [
     "ConfigError",
     "ConnectError",
     "ConnectTimeout",
+    "Crawler",
     "DNSError",
     "FetchResult",
     "Fetcher",

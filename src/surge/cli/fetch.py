@@ -11,6 +11,7 @@ import re
 import shlex
 import signal
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -18,7 +19,8 @@ import orjson
 
 from surge.errors import ConfigError, SurgeError
 
-__all__ = ["fetch", "parse_duration", "parse_size"]
+__all__ = ["RunSettings", "fetch", "parse_duration", "parse_size", "run_command", "run_options",
+           "run_settings"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
@@ -83,53 +85,175 @@ def _command_line() -> str:
     return shlex.join(["surge", *args])
 
 
+# Options of every command that runs the engine (surge fetch, surge crawl), in --help order after each
+# command's own.
+_RUN_OPTIONS = (
+    click.option("-c", "--concurrency", default=None, metavar="N|auto",
+                 help="Requests in flight: a number, or auto (adaptive; default for lists and crawls; -n/-z "
+                      "default 50)."),
+    click.option("--max-concurrency", type=int, default=512, show_default=True,
+                 help="Ceiling for -c auto."),
+    click.option("--per-host", type=int, default=None, help="Connections per host (lists default 16)."),
+    click.option("-q", "--rate", type=float, default=None, help="Requests per second, overall."),
+    click.option("--host-rate", type=float, default=None, help="Requests per second, per host."),
+    click.option("-H", "--header", "headers", multiple=True, metavar="'K: V'",
+                 help="A header; repeatable."),
+    click.option("-t", "--timeout", default=None, metavar="DURATION", help="Total time per request."),
+    click.option("--connect-timeout", default="10s", show_default=True, metavar="DURATION"),
+    click.option("--read-timeout", default="30s", show_default=True, metavar="DURATION",
+                 help="Longest silence while waiting for response bytes."),
+    click.option("--retries", type=int, default=2, show_default=True,
+                 help="Extra tries for retryable results."),
+    click.option("--retry-on", default="default", show_default=True,
+                 help="Comma list of statuses (503, 5xx) and error classes (connect, timeout, "
+                      "timeout_read...); default = 429,500,502,503,504,connect,timeout; none = never."),
+    click.option("--max-redirects", type=int, default=10, show_default=True),
+    click.option("--max-body", default=None, metavar="SIZE",
+                 help="Cap on a response body (default 64MB; crawls 10MB)."),
+    click.option("--save-body", is_flag=True,
+                 help="Store bodies in the output (text, or base64 when binary)."),
+    click.option("--save-headers", is_flag=True, help="Store response headers in the output."),
+    click.option("--insecure", is_flag=True, help="Do not verify TLS certificates."),
+    click.option("--loop", "loop_kind", default="auto", show_default=True,
+                 type=click.Choice(["auto", "asyncio", "uvloop", "rloop"])),
+    click.option("-o", "--output", default=None, metavar="FILE|-",
+                 help="One record per request: .jsonl, .csv or .sqlite by extension; - = JSON lines on "
+                      "stdout."),
+    click.option("--state", default=None, metavar="DIR",
+                 help="Make the run durable: Ctrl-C or a crash, then the same command again, resumes."),
+    click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object on stdout."),
+    click.option("--report", default=None, metavar="FILE.html",
+                 help="Write an HTML report (works offline)."),
+    click.option("--no-progress", is_flag=True, help="No live progress line."),
+    click.option("--drain-timeout", default="30s", show_default=True, metavar="DURATION",
+                 help="After Ctrl-C, how long requests in flight may take to finish."),
+)
+
+
+def run_options(command: Any) -> Any:
+    """Adds the options every engine-running command shares."""
+    for option in reversed(_RUN_OPTIONS):
+        command = option(command)
+    return command
+
+
+@dataclass
+class RunSettings:
+    """The shared options, checked and parsed."""
+
+    concurrency: int | str
+    max_concurrency: int
+    per_host: int | None
+    rate: float | None
+    host_rate: float | None
+    headers: list[tuple[str, str]]
+    timeout: float | None
+    connect_timeout: float
+    read_timeout: float
+    retries: int
+    retry_rules: Any
+    max_redirects: int
+    max_body: int
+    save_body: bool
+    save_headers: bool
+    insecure: bool
+    loop_kind: str
+    output: str | None
+    state: str | None
+    as_json: bool
+    report: str | None
+    progress: bool
+    drain: float
+
+    def fetcher_options(self) -> dict[str, Any]:
+        """Keyword arguments for :class:`~surge.engine.fetcher.Fetcher` (the crawler passes them on)."""
+        from surge.aio import Backoff  # noqa: PLC0415 - imports on use keep `surge --help` fast
+
+        conc = self.concurrency
+        return dict(
+            concurrency="auto" if conc == "auto" else int(conc), max_concurrency=self.max_concurrency,
+            per_host=self.per_host, rate=self.rate, host_rate=self.host_rate, headers=self.headers,
+            timeout=self.timeout, connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
+            retries=self.retries, retry_on=self.retry_rules, backoff=Backoff(0.2, 10.0),
+            max_redirects=self.max_redirects, max_body=self.max_body, save_body=self.save_body,
+            save_headers=self.save_headers, verify=not self.insecure, output=self.output, state=self.state,
+        )
+
+
+def run_settings(kw: dict[str, Any], *, concurrency: int | str, per_host: int | None,
+                 max_body: str = "64MB") -> RunSettings:
+    """Check and parse the shared options (``kw``: click's values); ``concurrency``/``per_host``/``max_body``
+    are the command's defaults. Every error is a ConfigError naming the flag, raised before any request."""
+    from surge.engine.engine import RetryRules  # noqa: PLC0415
+
+    raw = kw["concurrency"]
+    conc: int | str
+    if raw is None:
+        conc = concurrency
+    elif raw.strip().lower() == "auto":
+        conc = "auto"
+    else:
+        try:
+            conc = int(raw)
+        except ValueError:
+            raise ConfigError(f"-c: expected a number or auto, got {raw!r}") from None
+        if conc < 1:
+            raise ConfigError(f"-c must be at least 1, got {conc}")
+    if kw["max_concurrency"] < 1:
+        raise ConfigError("--max-concurrency must be at least 1")
+    hosts = kw["per_host"]
+    if hosts is not None and hosts < 1:
+        raise ConfigError(f"--per-host must be at least 1, got {hosts}")
+    _positive(kw["rate"], "-q")
+    _positive(kw["host_rate"], "--host-rate")
+    if kw["retries"] < 0:
+        raise ConfigError("--retries must be >= 0")
+    if kw["max_redirects"] < 0:
+        raise ConfigError("--max-redirects must be >= 0")
+    output, report, state, as_json = kw["output"], kw["report"], kw["state"], kw["as_json"]
+    if output == "-" and as_json:
+        raise ConfigError("-o - and --json both write to stdout; pick one")
+    if output is not None and output != "-":
+        _writable(output, "-o")
+        from surge.sinks import open_sink  # noqa: PLC0415
+
+        open_sink(output)  # an unknown extension is an error now, not after the run
+    if report is not None:
+        _writable(report, "--report")
+    if state is not None and os.path.exists(state) and not os.path.isdir(state):
+        raise ConfigError(f"--state {state}: not a directory")
+    timeout = kw["timeout"]
+    return RunSettings(
+        concurrency=conc, max_concurrency=kw["max_concurrency"],
+        per_host=hosts if hosts is not None else per_host,
+        rate=kw["rate"], host_rate=kw["host_rate"], headers=_headers(kw["headers"]),
+        timeout=parse_duration(timeout, "-t") if timeout is not None else None,
+        connect_timeout=parse_duration(kw["connect_timeout"], "--connect-timeout"),
+        read_timeout=parse_duration(kw["read_timeout"], "--read-timeout"), retries=kw["retries"],
+        retry_rules=RetryRules.parse(kw["retry_on"]), max_redirects=kw["max_redirects"],
+        max_body=parse_size(kw["max_body"] if kw["max_body"] is not None else max_body),
+        save_body=kw["save_body"], save_headers=kw["save_headers"], insecure=kw["insecure"],
+        loop_kind=kw["loop_kind"], output=output, state=state, as_json=as_json, report=report,
+        progress=not kw["no_progress"], drain=parse_duration(kw["drain_timeout"], "--drain-timeout"),
+    )
+
+
+def fingerprint(identity: dict[str, Any]) -> str:
+    """What makes a state dir "the same run": the input and what is requested, not tuning flags."""
+    return hashlib.sha256(orjson.dumps(identity)).hexdigest()
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.argument("urls", nargs=-1)
 @click.option("-i", "--input", "input_path", metavar="FILE|-",
               help="Read URLs (one a line, or JSON lines with url/method/headers/body) from FILE or stdin.")
 @click.option("-n", "--requests", "count", type=int, help="Total requests: the URL(s) repeated (load test).")
 @click.option("-z", "--duration", metavar="DURATION", help="Send requests this long (10s, 1m).")
-@click.option("-c", "--concurrency", default=None, metavar="N|auto",
-              help="Requests in flight: a number, or auto (adaptive; default for lists; -n/-z default 50).")
-@click.option("--max-concurrency", type=int, default=512, show_default=True, help="Ceiling for -c auto.")
-@click.option("--per-host", type=int, default=None, help="Connections per host (lists default 16).")
-@click.option("-q", "--rate", type=float, default=None, help="Requests per second, overall.")
-@click.option("--host-rate", type=float, default=None, help="Requests per second, per host.")
 @click.option("-m", "--method", default=None, help="HTTP method (default GET, or POST with -d).")
-@click.option("-H", "--header", "headers", multiple=True, metavar="'K: V'", help="A header; repeatable.")
 @click.option("-d", "--data", default=None, metavar="DATA|@FILE", help="Request body.")
-@click.option("-t", "--timeout", default=None, metavar="DURATION", help="Total time per request.")
-@click.option("--connect-timeout", default="10s", show_default=True, metavar="DURATION")
-@click.option("--read-timeout", default="30s", show_default=True, metavar="DURATION",
-              help="Longest silence while waiting for response bytes.")
-@click.option("--retries", type=int, default=2, show_default=True, help="Extra tries for retryable results.")
-@click.option("--retry-on", default="default", show_default=True,
-              help="Comma list of statuses (503, 5xx) and error classes (connect, timeout, timeout_read...); "
-                   "default = 429,500,502,503,504,connect,timeout; none = never.")
-@click.option("--max-redirects", type=int, default=10, show_default=True)
-@click.option("--max-body", default="64MB", show_default=True, metavar="SIZE", help="Cap on a response body.")
-@click.option("--save-body", is_flag=True, help="Store bodies in the output (text, or base64 when binary).")
-@click.option("--save-headers", is_flag=True, help="Store response headers in the output.")
-@click.option("--insecure", is_flag=True, help="Do not verify TLS certificates.")
-@click.option("--loop", "loop_kind", default="auto", show_default=True,
-              type=click.Choice(["auto", "asyncio", "uvloop", "rloop"]))
-@click.option("-o", "--output", default=None, metavar="FILE|-",
-              help="One record per request: .jsonl, .csv or .sqlite by extension; - = JSON lines on stdout.")
-@click.option("--state", default=None, metavar="DIR",
-              help="Make the run durable: Ctrl-C or a crash, then the same command again, resumes.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object on stdout.")
-@click.option("--report", default=None, metavar="FILE.html", help="Write an HTML report (works offline).")
-@click.option("--no-progress", is_flag=True, help="No live progress line.")
-@click.option("--drain-timeout", default="30s", show_default=True, metavar="DURATION",
-              help="After Ctrl-C, how long requests in flight may take to finish.")
-def fetch(  # noqa: PLR0917 - click passes every option as an argument
-        urls: tuple[str, ...], input_path: str | None, count: int | None, duration: str | None,
-          concurrency: str | None, max_concurrency: int, per_host: int | None, rate: float | None,
-          host_rate: float | None, method: str | None, headers: tuple[str, ...], data: str | None,
-          timeout: str | None, connect_timeout: str, read_timeout: str, retries: int, retry_on: str,
-          max_redirects: int, max_body: str, save_body: bool, save_headers: bool, insecure: bool,
-          loop_kind: str, output: str | None, state: str | None, as_json: bool, report: str | None,
-          no_progress: bool, drain_timeout: str) -> None:
+@run_options
+def fetch(urls: tuple[str, ...], input_path: str | None, count: int | None, duration: str | None,  # noqa: PLR0917 - click passes options as arguments
+          method: str | None, data: str | None, **kw: Any) -> None:
     """Fetch URLs with exactly one outcome per request.
 
     \b
@@ -137,8 +261,6 @@ def fetch(  # noqa: PLR0917 - click passes every option as an argument
     For 30 s:   surge fetch -z 30s -c 50 http://127.0.0.1:8080/
     A list:     surge fetch -i urls.txt -o out.jsonl --state run1/
     """
-    from surge.aio import Backoff  # noqa: PLC0415 - imports on use keep `surge --help` fast
-    from surge.engine.engine import RetryRules  # noqa: PLC0415
     from surge.engine.fetcher import Fetcher  # noqa: PLC0415
     from surge.engine.input import ArgsSource, FileSource, InputSource, RequestDefaults  # noqa: PLC0415
 
@@ -153,86 +275,48 @@ def fetch(  # noqa: PLR0917 - click passes every option as an argument
         raise ConfigError("-n repeats URL arguments; with -i every line is one request")
     dur = parse_duration(duration, "-z") if duration is not None else None
     load_mode = count is not None or dur is not None
-    conc: int | str
-    if concurrency is None:
-        conc = 50 if load_mode else "auto"
-    elif concurrency.strip().lower() == "auto":
-        conc = "auto"
-    else:
-        try:
-            conc = int(concurrency)
-        except ValueError:
-            raise ConfigError(f"-c: expected a number or auto, got {concurrency!r}") from None
-        if conc < 1:
-            raise ConfigError(f"-c must be at least 1, got {conc}")
-    if max_concurrency < 1:
-        raise ConfigError("--max-concurrency must be at least 1")
-    if per_host is not None and per_host < 1:
-        raise ConfigError(f"--per-host must be at least 1, got {per_host}")
-    if per_host is None and not load_mode:
-        per_host = 16
-    _positive(rate, "-q")
-    _positive(host_rate, "--host-rate")
-    if retries < 0:
-        raise ConfigError("--retries must be >= 0")
-    if max_redirects < 0:
-        raise ConfigError("--max-redirects must be >= 0")
+    rs = run_settings(kw, concurrency=50 if load_mode else "auto", per_host=None if load_mode else 16)
     body = _data(data)
-    hdrs = _headers(headers)
     meth = (method or ("POST" if body is not None else "GET")).upper()
     if not meth.isalpha():
         raise ConfigError(f"-m: invalid method {method!r}")
-    rules = RetryRules.parse(retry_on)
-    total_timeout = parse_duration(timeout, "-t") if timeout is not None else None
-    ctimeout = parse_duration(connect_timeout, "--connect-timeout")
-    rtimeout = parse_duration(read_timeout, "--read-timeout")
-    drain = parse_duration(drain_timeout, "--drain-timeout")
-    body_cap = parse_size(max_body)
-    if output == "-" and as_json:
-        raise ConfigError("-o - and --json both write to stdout; pick one")
-    if output is not None and output != "-":
-        _writable(output, "-o")
-        from surge.sinks import open_sink  # noqa: PLC0415
 
-        open_sink(output)  # an unknown extension is an error now, not after the run
-    if report is not None:
-        _writable(report, "--report")
-    if state is not None and os.path.exists(state) and not os.path.isdir(state):
-        raise ConfigError(f"--state {state}: not a directory")
-
-    defaults = RequestDefaults(meth, hdrs, body)
+    defaults = RequestDefaults(meth, rs.headers, body)
     source: InputSource
     if input_path is not None:
         source = FileSource(input_path, defaults)
     else:
         source = ArgsSource(list(urls), defaults, count=count, forever=dur is not None and count is None)
 
-    # What makes a state dir "the same run": the input and what is requested, not tuning flags.
+    output = rs.output
     identity = {
         "urls": list(urls),
         "input": os.path.abspath(input_path) if input_path not in (None, "-") else input_path,
-        "n": count, "method": meth, "headers": hdrs,
+        "n": count, "method": meth, "headers": rs.headers,
         "data": hashlib.sha256(body).hexdigest() if body else None,
         "output": os.path.abspath(output) if output not in (None, "-") else output,
-        "save_body": save_body, "save_headers": save_headers,
+        "save_body": rs.save_body, "save_headers": rs.save_headers,
     }
-    fingerprint = hashlib.sha256(orjson.dumps(identity)).hexdigest()
     command = _command_line()
+    options = rs.fetcher_options()
+    options.update(method=meth, body=body)
+    fetcher = Fetcher(**options, fingerprint=fingerprint(identity), describe=command, duration=dur)
+    sys.exit(run_command(fetcher, source, rs, command=command, total=source.total))
 
-    fetcher = Fetcher(
-        concurrency="auto" if conc == "auto" else int(conc), max_concurrency=max_concurrency,
-        per_host=per_host, rate=rate, host_rate=host_rate, method=meth, headers=hdrs, body=body,
-        timeout=total_timeout, connect_timeout=ctimeout, read_timeout=rtimeout, retries=retries,
-        retry_on=rules, backoff=Backoff(0.2, 10.0), max_redirects=max_redirects, max_body=body_cap,
-        save_body=save_body, save_headers=save_headers, verify=not insecure, output=output, state=state,
-        fingerprint=fingerprint, describe=command, duration=dur,
-    )
+
+def run_command(fetcher: Any, source: Any, rs: RunSettings, *, command: str, total: int | None,
+                title: str = "surge fetch", extra: Any = None) -> int:
+    """Runs ``fetcher`` over ``source`` on the chosen loop with progress, summary and report; the exit code.
+
+    ``extra()``, if given, returns more (label, value) lines for the summary and keys for ``--json``.
+    """
     from surge.aio.loops import run  # noqa: PLC0415
 
-    code = run(_main(fetcher, source, as_json=as_json, report=report, progress=not no_progress,
-                     drain=drain, command=command, state=state), loop=loop_kind)
+    code = run(_main(fetcher, source, as_json=rs.as_json, report=rs.report, progress=rs.progress,
+                     drain=rs.drain, command=command, state=rs.state, total=total, title=title, extra=extra),
+               loop=rs.loop_kind)
     sys.stdout.flush()
-    sys.exit(code)
+    return code
 
 
 def _tune_gc() -> None:
@@ -252,13 +336,14 @@ def _tune_gc() -> None:
 
 
 async def _main(fetcher: Any, source: Any, *, as_json: bool, report: str | None, progress: bool,
-                drain: float, command: str, state: str | None) -> int:
+                drain: float, command: str, state: str | None, total: int | None, title: str,
+                extra: Any) -> int:
     from surge.aio import Shutdown, loop_name  # noqa: PLC0415
     from surge.report.stats import Stats  # noqa: PLC0415
     from surge.report.terminal import LiveProgress  # noqa: PLC0415
 
     _tune_gc()  # before the stats clock starts: the collection is start-up work, not the run's
-    stats = Stats(total=source.total)
+    stats = Stats(total=total)
     fetcher.stats = stats
     error: SurgeError | None = None
     async with Shutdown(drain_timeout=drain) as sd, LiveProgress(stats, enabled=progress):
@@ -272,15 +357,17 @@ async def _main(fetcher: Any, source: Any, *, as_json: bool, report: str | None,
     if as_json:
         from surge.report.summary import to_json  # noqa: PLC0415
 
-        extra: dict[str, Any] = {"loop": loop_name(), "command": command}
+        keys: dict[str, Any] = {"loop": loop_name(), "command": command}
         if result is not None:
-            extra.update(complete=result.complete, interrupted=sd.requested, resumed=result.resumed,
-                         done_before=result.done_before)
-        sys.stdout.write(orjson.dumps(to_json(snapshot, **extra)).decode() + "\n")
+            keys.update(complete=result.complete, interrupted=sd.requested, resumed=result.resumed,
+                        done_before=result.done_before)
+        if extra is not None:
+            keys.update(extra()[1])
+        sys.stdout.write(orjson.dumps(to_json(snapshot, **keys)).decode() + "\n")
     elif snapshot.requests:
         from surge.report.terminal import print_summary  # noqa: PLC0415
 
-        print_summary(snapshot, title="surge fetch")
+        print_summary(snapshot, title=title, rows=extra()[0] if extra is not None else ())
     if report is not None:
         from surge.report.html import fetch_report  # noqa: PLC0415
 

@@ -17,6 +17,7 @@ from surge.errors import ConfigError
 COMMANDS: dict[str, str] = {
     "serve": "surge.cli.serve:serve",
     "fetch": "surge.cli.fetch:fetch",
+    "crawl": "surge.cli.crawl:crawl",
     "bench": "surge.cli.bench:bench",
     "demo": "surge.cli.demo:demo",
 }

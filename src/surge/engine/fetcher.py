@@ -12,7 +12,7 @@ import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from surge.aio import Backoff, RetryPolicy
 from surge.engine.engine import Engine, EngineOptions, EngineResult, RetryRules
@@ -26,9 +26,27 @@ from surge.errors import ConfigError
 from surge.sinks.base import Sink, open_sink
 from surge.sinks.jsonl import JSONLSink
 
-__all__ = ["FetchResult", "Fetcher", "fetch"]
+__all__ = ["Expansion", "FetchResult", "Fetcher", "fetch"]
 
 Source = InputSource | Iterable[str | WorkItem] | AsyncIterable[str | WorkItem]
+
+
+class Expansion(Protocol):
+    """What turns a fetch into a crawl (:class:`surge.crawl.Crawler` implements it).
+
+    ``expand(batch)`` reads each committed outcome (its body and headers are there), may change the record
+    (add links, drop what was not asked for) and returns the new WorkItems: they are stored with the batch.
+    ``wrap(client)`` returns the client the engine uses (e.g. one that obeys robots.txt). ``restore(urls)``
+    is given every URL a resumed state already holds. ``fields`` are the record fields it adds.
+    """
+
+    fields: Sequence[str]
+
+    def expand(self, batch: list[tuple[Lease, Outcome]]) -> list[WorkItem]: ...
+
+    def wrap(self, client: Any) -> Any: ...
+
+    def restore(self, urls: Iterable[str]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -104,6 +122,7 @@ class Fetcher:
         breaker_cooldown: float = 30.0,
         client: Any = None,
         stats: Any = None,
+        expansion: Expansion | None = None,
     ) -> None:
         if concurrency != "auto" and (not isinstance(concurrency, int) or concurrency < 1):
             raise ConfigError(f"concurrency must be a positive integer or 'auto', got {concurrency!r}")
@@ -132,6 +151,16 @@ class Fetcher:
             # Each lease from the state database is a transaction: fewer, larger ones cost less per item.
             lease_size=1000 if state is not None else 0,
         )
+        # Optional record fields the output gives columns to (CSV, SQLite); JSON lines carry what is set.
+        self.extra_fields: list[str] = (["headers"] if save_headers else []) + \
+            (["body", "body_encoding"] if save_body else [])
+        self.expansion = expansion
+        if expansion is not None:
+            # A crawl: outcomes add work, and the pages are read for it (what the record keeps is the
+            # expansion's to decide: it drops the body and headers it was not asked to keep).
+            self.options.grows = True
+            self.options.save_body = self.options.save_headers = True
+            self.extra_fields += [f for f in expansion.fields if f not in self.extra_fields]
         self.per_host = per_host
         self.host_rate = host_rate
         self.breaker_threshold = breaker_threshold
@@ -163,19 +192,18 @@ class Fetcher:
         connect, read, total = self.timeout
         workers = self.options.max_concurrency if self.options.adaptive else self.options.concurrency
         per_host = self.per_host or workers
+        # A crawl's items carry no headers (they keep the client's fast path): the run's go on the client.
+        crawl = self.expansion is not None
+        headers = dict(self.defaults.headers) if crawl and self.defaults.headers else None
         return Client(timeout=Timeout(connect=connect, read=read, total=total),
                       limits=Limits(total=max(workers, per_host), per_host=per_host),
-                      max_redirects=self.max_redirects, max_body=self.max_body, verify=self.verify)
+                      max_redirects=self.max_redirects, max_body=self.max_body, verify=self.verify,
+                      headers=headers)
 
     def _sink(self) -> Sink | None:
         if self.output is None or not isinstance(self.output, str):
             return self.output
-        extra: list[str] = []
-        if self.options.save_headers:
-            extra.append("headers")
-        if self.options.save_body:
-            extra += ["body", "body_encoding"]
-        return open_sink(self.output, extra_fields=extra)
+        return open_sink(self.output, extra_fields=self.extra_fields)
 
     async def _in_thread(self, fn: Any, *args: Any) -> Any:
         # Sinks run on one thread of their own: the loop never waits on the disk, and writes stay ordered.
@@ -241,6 +269,11 @@ class Fetcher:
                     await self._in_thread(sink.open, None)
             if own_client:
                 client = self._make_client()
+            expansion = self.expansion
+            if expansion is not None:
+                client = expansion.wrap(client)
+                if squeue is not None and squeue.resumed:
+                    expansion.restore(await squeue.stored_urls())
             if squeue is not None and squeue.resumed:
                 result.done_before = (await squeue.counts())[1]
             if self.stats is not None and source.total is not None:
@@ -250,10 +283,13 @@ class Fetcher:
             jsonl = sink if isinstance(sink, JSONLSink) else None
 
             async def commit(batch: list[tuple[Lease, Outcome]]) -> None:
+                # A crawl's new work commits with the outcomes it came from: a page is never done while
+                # its links are lost.
+                new = expansion.expand(batch) if expansion is not None else None
                 if squeue is not None:
                     # Durable first: the outcome rows commit (the items are done), then the output follows,
                     # on the database thread in the same hop.
-                    await squeue.ack(batch, export=export)
+                    await squeue.ack(batch, export=export, add=new)
                     if out is not None:
                         await out.put([o for _, o in batch])
                     return
@@ -265,6 +301,8 @@ class Fetcher:
                     await self._in_thread(_write_encoded_flush, jsonl, encode_lines(outcomes))
                 elif sink is not None:
                     await self._in_thread(_write_flush, sink, outcomes)
+                if new:
+                    await queue.add(new)
                 await queue.ack(batch)
                 if out is not None:
                     await out.put(outcomes)

@@ -255,19 +255,8 @@ class SQLiteQueue:
         return leases
 
     def _insert_sync(self, items: list[WorkItem], checkpoint: tuple[dict[str, int], bool] | None) -> int:
-        first = self._max_id + 1
         with self._txn() as db:
-            if any(it.headers or it.body is not None or it.depth or it.parent is not None
-                   or it.invalid is not None for it in items):
-                db.executemany(
-                    "INSERT INTO items (id, key, url, method, headers, body, depth, parent, invalid) "
-                    "VALUES (?,?,?,?,?,?,?,?,?)",
-                    [(first + i, it.key, it.url, it.method, orjson.dumps(it.headers) if it.headers else None,
-                      it.body, it.depth, it.parent, it.invalid) for i, it in enumerate(items)])
-            else:
-                # Plain URLs (the usual input): half the columns to bind, the rest take their defaults.
-                db.executemany("INSERT INTO items (id, key, url, method) VALUES (?,?,?,?)",
-                               [(first + i, it.key, it.url, it.method) for i, it in enumerate(items)])
+            first = self._insert_rows(db, items)
             if checkpoint is not None:
                 cp, exhausted = checkpoint
                 db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('checkpoint', ?)", (orjson.dumps(cp),))
@@ -277,17 +266,38 @@ class SQLiteQueue:
         self._total += len(items)
         return first
 
-    async def ack(self, done: Sequence[tuple[Lease, Outcome]], *, export: Export | None = None) -> None:
+    def _insert_rows(self, db: sqlite3.Connection, items: list[WorkItem]) -> int:
+        # Inside a transaction; the caller moves _max_id on once it commits.
+        first = self._max_id + 1
+        if any(it.headers or it.body is not None or it.depth or it.parent is not None
+               or it.invalid is not None for it in items):
+            db.executemany(
+                "INSERT INTO items (id, key, url, method, headers, body, depth, parent, invalid) "
+                "VALUES (?,?,?,?,?,?,?,?,?)",
+                [(first + i, it.key, it.url, it.method, orjson.dumps(it.headers) if it.headers else None,
+                  it.body, it.depth, it.parent, it.invalid) for i, it in enumerate(items)])
+        else:
+            # Plain URLs (the usual input): half the columns to bind, the rest take their defaults.
+            db.executemany("INSERT INTO items (id, key, url, method) VALUES (?,?,?,?)",
+                           [(first + i, it.key, it.url, it.method) for i, it in enumerate(items)])
+        return first
+
+    async def ack(self, done: Sequence[tuple[Lease, Outcome]], *, export: Export | None = None,
+                  add: list[WorkItem] | None = None) -> None:
         """Commit the outcome rows in one transaction; from then on the items are done.
+
+        ``add``: new items (a crawl's links) stored in the same transaction, so that a page is never done
+        without the work it found.
 
         ``export(outcomes, lines)``, if given, runs on the database thread right after the commit (one hop
         for both) with the batch also encoded as JSON lines, the very bytes stored; what it returns is
         noted as the output position (see :meth:`note_exported`).
         """
         if done:
-            await self._io(self._ack_sync, done, export)
+            await self._io(self._ack_sync, done, export, add)
 
-    def _ack_sync(self, done: Sequence[tuple[Lease, Outcome]], export: Export | None = None) -> None:
+    def _ack_sync(self, done: Sequence[tuple[Lease, Outcome]], export: Export | None = None,
+                  add: list[WorkItem] | None = None) -> None:
         seq = self._seq + 1
         outcomes = [o for _, o in done]
         # Encoded once for the whole batch: the row stores these bytes, and JSON-lines output gets them too.
@@ -295,8 +305,13 @@ class SQLiteQueue:
         ids = array("q", [lease.id for lease, _ in done]).tobytes()
         with self._txn() as db:
             db.execute("INSERT INTO outcomes (seq, ids, data) VALUES (?, ?, ?)", (seq, ids, lines))
+            if add:
+                self._insert_rows(db, add)
             if self._exported is not None:
                 self._write_exported()
+        if add:
+            self._max_id += len(add)
+            self._total += len(add)
         self._seq = self.last_seq = seq
         self._done += len(done)
         if export is not None:
@@ -356,6 +371,13 @@ class SQLiteQueue:
                                     (seq, limit)).fetchall()
             return [(s, Outcome.from_dict(orjson.loads(line)))
                     for s, data in rows for line in data.splitlines()]
+        return await self._io(read)
+
+    async def stored_urls(self) -> list[str]:
+        """The URL of every stored item, done or not (a resumed crawl's seen-set is rebuilt from them)."""
+        def read() -> list[str]:
+            assert self._db is not None
+            return [url for (url,) in self._db.execute("SELECT url FROM items")]
         return await self._io(read)
 
     async def counts(self) -> tuple[int, int]:

@@ -172,8 +172,12 @@ def _counts_table(title: str, key: str, total: int, rows: list[tuple[Text, int]]
     return table
 
 
-def render_summary(snapshot: StatsSnapshot, *, title: str = "surge") -> RenderableType:
-    """The final summary as rich tables: throughput, status, errors, latency, bytes, reuse, concurrency."""
+def render_summary(snapshot: StatsSnapshot, *, title: str = "surge",
+                   rows: Sequence[tuple[str, str]] = ()) -> RenderableType:
+    """The final summary as rich tables: throughput, status, errors, latency, bytes, reuse, concurrency.
+
+    ``rows`` are more (label, value) lines for the overview (a crawl's frontier figures).
+    """
     s = snapshot
     parts: list[RenderableType] = []
 
@@ -197,6 +201,8 @@ def render_summary(snapshot: StatsSnapshot, *, title: str = "surge") -> Renderab
         overview.add_row("concurrency", f"{conc.min}→{conc.max}, final {conc.final}{shape}")
     if len(s.series.rps) > 2:
         overview.add_row("req/s per second", sparkline(s.series.rps))
+    for label, value in rows:
+        overview.add_row(label, value)
     parts.append(overview)
 
     if s.status:
@@ -221,7 +227,8 @@ def render_summary(snapshot: StatsSnapshot, *, title: str = "surge") -> Renderab
     return Group(*parts)
 
 
-def print_summary(snapshot: StatsSnapshot, *, console: Console | None = None, title: str = "surge") -> None:
+def print_summary(snapshot: StatsSnapshot, *, console: Console | None = None, title: str = "surge",
+                  rows: Sequence[tuple[str, str]] = ()) -> None:
     """Print the final summary (to stderr by default); plain text when the stream is not a terminal."""
     out = console if console is not None else Console(stderr=True)
-    out.print(render_summary(snapshot, title=title))
+    out.print(render_summary(snapshot, title=title, rows=rows))

@@ -1,0 +1,141 @@
+"""``Crawler`` and ``surge.crawl()``: the fetch engine whose outcomes feed their pages' links back as work.
+
+A crawl is a :class:`~surge.engine.fetcher.Fetcher` run with an expansion: each committed batch of outcomes is
+read for links (HTML pages that answered 2xx), the frontier admits the new ones (scope, traps, depth, budget,
+each URL once), and they are stored together with the batch that found them, so a crawl stopped or killed at
+any moment resumes without losing a page or fetching one twice. The queue is first in, first out: pages are
+fetched by depth, seeds first. robots.txt is obeyed by the client the engine gets (:class:`RobotsGate`).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
+
+from surge.crawl.frontier import Frontier, Scope
+from surge.crawl.links import extract_links
+from surge.crawl.robots import RobotsGate
+from surge.crawl.urls import canonicalize
+from surge.engine.fetcher import Fetcher, FetchResult
+from surge.engine.items import Outcome, WorkItem
+from surge.engine.workqueue import Lease
+from surge.errors import ConfigError
+
+__all__ = ["Crawler", "crawl"]
+
+_HTML = ("text/html", "application/xhtml+xml")
+
+
+def _is_html(content_type: str | None) -> bool:
+    if content_type is None:
+        return False
+    return content_type.split(";", 1)[0].strip().lower() in _HTML
+
+
+class Crawler:
+    """Crawl from ``seeds``: every page reached gets exactly one outcome record, with ``depth``, ``parent``
+    (the page its URL was first found on) and ``links`` (the distinct links found on it, canonical).
+
+    ``depth``: links followed from a seed at most (None: no limit); ``max_pages``: URLs admitted in all;
+    ``scope``: ``host`` (default), ``domain``, ``prefix`` or ``any`` (see
+    :class:`~surge.crawl.frontier.Scope`),
+    narrowed by ``include``/``exclude`` regular expressions; ``robots``: obey robots.txt (default; URLs it
+    disallows get one record each, error ``robots``, nothing sent). The other keyword arguments are
+    :class:`~surge.engine.fetcher.Fetcher`'s (concurrency, per_host, output, state, ...).
+
+    Example::
+
+        crawler = Crawler(["http://127.0.0.1:8080/site/"], depth=2, output="pages.jsonl")
+        result = await crawler.run()
+        print(crawler.frontier.admitted, crawler.frontier.counts)
+    """
+
+    fields: Sequence[str] = ("depth", "parent", "links")
+
+    def __init__(self, seeds: Iterable[str], *, depth: int | None = 3, max_pages: int | None = None,
+                 scope: str = "host", include: Sequence[str] = (), exclude: Sequence[str] = (),
+                 robots: bool = True, user_agent: str = "surge", save_body: bool = False,
+                 save_headers: bool = False, **fetch_options: Any) -> None:
+        seeds = list(seeds)
+        if not seeds:
+            raise ConfigError("give at least one seed URL")
+        canonical = [canonicalize(s) for s in seeds]
+        bad = next((s for s, c in zip(seeds, canonical, strict=True) if c is None), None)
+        if bad is not None:
+            raise ConfigError(f"seed {bad!r} is not an http(s) URL surge can crawl")
+        self.frontier = Frontier(Scope([c for c in canonical if c], scope, include=include, exclude=exclude),
+                                 depth=depth, max_pages=max_pages)
+        self.seed_items = self.frontier.seeds(seeds)
+        self.robots = robots
+        self.user_agent = user_agent
+        self.save_body = save_body
+        self.save_headers = save_headers
+        self.gate: RobotsGate | None = None
+        self.pages = 0  # HTML pages read for links in this run
+        self.fetcher = Fetcher(save_body=save_body, save_headers=save_headers, expansion=self,
+                               **fetch_options)
+
+    # -- running ----------------------------------------------------------------------------------------
+
+    async def run(self, **kw: Any) -> FetchResult:
+        """Crawl until the frontier is empty (or ``stop`` is set); outcomes go to the fetcher's output."""
+        return await self.fetcher.run(self.seed_items, **kw)
+
+    def stream(self, **kw: Any) -> AsyncIterator[Outcome]:
+        """Like :meth:`run`, yielding each outcome once it is committed."""
+        return self.fetcher.stream(self.seed_items, **kw)
+
+    # -- the expansion the fetcher calls ----------------------------------------------------------------
+
+    def wrap(self, client: Any) -> Any:
+        if not self.robots:
+            return client
+        self.gate = RobotsGate(client, self.user_agent)
+        return self.gate
+
+    def restore(self, urls: Iterable[str]) -> None:
+        self.frontier.restore(urls)
+
+    def expand(self, batch: list[tuple[Lease, Outcome]]) -> list[WorkItem]:
+        frontier = self.frontier
+        new: list[WorkItem] = []
+        for lease, o in batch:
+            item = lease.item
+            o.depth = item.depth
+            o.parent = item.parent
+            d = o.__dict__
+            if o.error == "robots":
+                o.attempts = 0  # refused before sending
+            if o.ok and o.body is not None and _is_html(o.content_type):
+                base = o.final_url
+                if base != o.url:
+                    # Redirected: the page is known under its final URL too, and read only if that is in
+                    # scope (a redirect off the site is recorded, not followed further).
+                    final = canonicalize(base)
+                    if final is None or frontier.seen(final) or not frontier.scope.allows(final):
+                        base = ""
+                if base:
+                    body: str | bytes = o.body if o.body_encoding == "utf-8" else base64.b64decode(o.body)
+                    links, nofollow = extract_links(body, base)
+                    o.links = links
+                    self.pages += 1
+                    if not nofollow:
+                        new += frontier.admit(links, depth=item.depth + 1, parent=o.url)
+            if not self.save_body:
+                d.pop("body", None)
+                d.pop("body_encoding", None)
+            if not self.save_headers:
+                d.pop("headers", None)
+        return new
+
+
+def crawl(seeds: Iterable[str], **options: Any) -> AsyncIterator[Outcome]:
+    """Crawl from ``seeds``, yielding one :class:`Outcome` per URL reached (``options``: :class:`Crawler`'s).
+
+    Example::
+
+        async for outcome in surge.crawl(["http://127.0.0.1:8080/site/"], depth=1):
+            print(outcome.depth, outcome.status, outcome.url, len(outcome.links or ()))
+    """
+    return Crawler(seeds, **options).stream()

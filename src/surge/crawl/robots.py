@@ -1,0 +1,143 @@
+"""robots.txt, obeyed: a Sender in front of the client that asks each origin's robots.txt first.
+
+No request goes to an origin before its robots.txt is known; a URL it disallows fails with
+:class:`~surge.errors.RobotsDisallowed` (outcome class ``robots``) without being sent. The engine does not
+know about robots at all: to it this is a client whose fast path (``submit``) declines URLs it cannot vouch
+for, which then take the ``request`` path, where the first request to an origin waits for the one robots.txt
+fetch and the others wait with it.
+
+What an answer means follows RFC 9309: 2xx is parsed (the first 500 KiB); 4xx (none there) allows all; 5xx
+disallows all ("unreachable": the site may be down or shielding itself); up to 5 redirects are followed.
+A network failure allows all: the pages' own requests then fail with the real error class, instead of every
+page of a down host being reported as blocked by robots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import urljoin
+
+from protego import Protego
+
+from surge.engine.hostpolicy import origin_of
+from surge.errors import RequestError, RobotsDisallowed
+
+__all__ = ["MAX_ROBOTS_BYTES", "RobotsGate"]
+
+MAX_ROBOTS_BYTES = 500 * 1024  # parsed of a robots.txt (RFC 9309's minimum); the rest is ignored
+_MAX_READ = 4 * MAX_ROBOTS_BYTES  # read at most: a larger answer is no robots.txt
+_REDIRECTS = 5
+_ALLOW_ALL: Any = True
+_DISALLOW_ALL: Any = False
+
+
+class RobotsGate:
+    """Wraps ``client`` (a :class:`surge.http.Client`): the same ``request``/``submit``, obeying robots.txt.
+
+    ``user_agent`` is the product token matched against robots.txt groups (``surge`` matches
+    ``User-agent: surge`` and falls back to ``*``). ``fetched`` counts robots.txt requests made,
+    ``blocked`` requests refused. ``crawl_delay(url)`` is the delay its origin asks for, if any.
+    """
+
+    def __init__(self, client: Any, user_agent: str = "surge") -> None:
+        self._client = client
+        self.user_agent = user_agent
+        self._rules: dict[str, Any] = {}  # origin -> Protego, _ALLOW_ALL or _DISALLOW_ALL
+        self._fetching: dict[str, asyncio.Future[Any]] = {}
+        self.fetched = 0
+        self.blocked = 0
+        self.on_rules: Any = None  # called as on_rules(origin, rules) when an origin's robots.txt is known
+
+    # -- the Sender interface the engine uses -----------------------------------------------------------
+
+    def submit(self, method: str, url: str, ticket: Any, keep_body: bool = True) -> bool:
+        rules = self._rules.get(origin_of(url))
+        if rules is None or not self._allows(rules, url):
+            return False  # unknown origin, or refused: the request path fetches robots.txt or raises
+        return bool(self._client.submit(method, url, ticket, keep_body))
+
+    async def request(self, method: str, url: str, **kw: Any) -> Any:
+        origin = origin_of(url)
+        rules = self._rules.get(origin)
+        if rules is None:
+            rules = await self._rules_of(origin)
+        if not self._allows(rules, url):
+            self.blocked += 1
+            raise RobotsDisallowed(f"robots.txt of {origin} disallows {url}")
+        return await self._client.request(method, url, **kw)
+
+    def cancel(self, ticket: Any) -> None:
+        self._client.cancel(ticket)
+
+    def statistics(self) -> Any:
+        return self._client.statistics()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # -- robots.txt -------------------------------------------------------------------------------------
+
+    def allows(self, url: str) -> bool | None:
+        """Whether robots.txt allows ``url``; None while its origin's robots.txt is not known yet."""
+        rules = self._rules.get(origin_of(url))
+        return None if rules is None else self._allows(rules, url)
+
+    def crawl_delay(self, url: str) -> float | None:
+        """The Crawl-delay (or Request-rate interval) ``url``'s origin asks of this user agent, if known."""
+        rules = self._rules.get(origin_of(url))
+        if not isinstance(rules, Protego):
+            return None
+        delay = rules.crawl_delay(self.user_agent)
+        rate = rules.request_rate(self.user_agent)
+        if rate is not None and rate.requests:
+            interval = rate.seconds / rate.requests
+            delay = interval if delay is None else max(delay, interval)
+        return float(delay) if delay else None
+
+    def _allows(self, rules: Any, url: str) -> bool:
+        if rules is _ALLOW_ALL:
+            return True
+        if rules is _DISALLOW_ALL:
+            return False
+        return bool(rules.can_fetch(url, self.user_agent))
+
+    async def _rules_of(self, origin: str) -> Any:
+        fut = self._fetching.get(origin)
+        if fut is None:
+            fut = asyncio.get_running_loop().create_future()
+            self._fetching[origin] = fut
+            try:
+                rules = await self._fetch(origin)
+            except BaseException as exc:
+                # Cancelled (the run is stopping): whoever waits with us asks again.
+                del self._fetching[origin]
+                fut.set_exception(exc)
+                fut.exception()  # retrieved: no "never retrieved" warning when nobody waits
+                raise
+            self._rules[origin] = rules
+            del self._fetching[origin]
+            fut.set_result(rules)
+            if self.on_rules is not None:
+                self.on_rules(origin, rules)
+            return rules
+        return await asyncio.shield(fut)
+
+    async def _fetch(self, origin: str) -> Any:
+        url = origin + "/robots.txt"
+        self.fetched += 1
+        for _ in range(_REDIRECTS + 1):
+            try:
+                resp = await self._client.request("GET", url, follow_redirects=False, max_body=_MAX_READ)
+            except RequestError:
+                # Not reachable, or over _MAX_READ: the pages' own requests tell what is wrong with the host.
+                return _ALLOW_ALL
+            status = resp.status
+            location = resp.headers.get("location")
+            if 300 <= status < 400 and location:
+                url = urljoin(url, location)
+                continue
+            if 200 <= status < 300:
+                return Protego.parse(resp.content[:MAX_ROBOTS_BYTES].decode("utf-8", "replace"))
+            return _ALLOW_ALL if status < 500 else _DISALLOW_ALL
+        return _ALLOW_ALL  # more than 5 redirects: RFC 9309 counts it as unavailable, like a 4xx

@@ -1,0 +1,160 @@
+"""The crawler against the embedded server's synthetic site: what it reaches, once each, politely, durably."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from surge.crawl import Crawler
+from surge.engine.items import Outcome
+from surge.server.app import TargetServer
+from surge.server.responses import response
+from surge.server.site import PAGE_PREFIX, PRIVATE_PREFIX, LinkKind, page_links, site_reachable
+
+PAGES, LINKS = 300, 8
+
+
+@asynccontextmanager
+async def site(pages: int = PAGES, links: int = LINKS, seed: int = 1,
+               robots: Callable[..., bytes] | None = None) -> AsyncIterator[str]:
+    server = TargetServer(site_pages=pages, site_links=links, seed=seed)
+    if robots is not None:
+        server.app._routes["robots.txt"] = robots
+    url = await server.start()
+    try:
+        yield url
+    finally:
+        await server.aclose()
+
+
+async def crawl_all(seeds: list[str], **options: Any) -> list[Outcome]:
+    options.setdefault("concurrency", 8)
+    return [o async for o in Crawler(seeds, **options).stream()]
+
+
+def private_targets(pages: int, links: int, seed: int) -> set[int]:
+    """The distinct private pages linked from the pages a polite same-host crawl reaches."""
+    seen, todo, private = {0}, [0], set()
+    while todo:
+        page = todo.pop()
+        for kind, target, _ in page_links(page, pages, links, seed):
+            if kind is LinkKind.DISALLOWED:
+                private.add(target)
+            elif kind in (LinkKind.RELATIVE, LinkKind.ABSOLUTE, LinkKind.FRAGMENT) and target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return private
+
+
+async def test_reaches_exactly_the_polite_same_host_site_once_each() -> None:
+    async with site() as url:
+        got = await crawl_all([f"{url}/site/"], depth=None)
+    fetched = [o for o in got if o.error is None]
+    assert all(o.status == 200 for o in fetched)
+    assert len(fetched) == site_reachable(PAGES, LINKS, 1)
+    # robots.txt disallows /site/private/: each one linked gets its record, and is never requested.
+    blocked = [o for o in got if o.error == "robots"]
+    assert {int(o.url.rsplit("/", 1)[1]) for o in blocked} == private_targets(PAGES, LINKS, 1)
+    assert all(o.attempts == 0 and o.status is None for o in blocked)
+    assert not [o for o in got if o.error not in (None, "robots")]
+    # One record per URL, keys unique; depth and parent tell how each page was first reached.
+    assert len({o.url for o in got}) == len(got) == len({o.key for o in got})
+    by_url = {o.url: o for o in got}
+    assert by_url[f"{url}/site/"].depth == 0
+    for o in got:
+        if o.url != f"{url}/site/":
+            parent = by_url[o.parent]
+            assert parent.depth == o.depth - 1 and o.url in parent.links
+
+
+async def test_depth_limit_and_page_budget() -> None:
+    async with site() as url:
+        root = f"{url}/site/"
+        one = await crawl_all([root], depth=1)
+        budget = await crawl_all([root], depth=None, max_pages=25)
+    # Depth 1: the seed and the same-host pages it links to (private ones are recorded as robots).
+    first = {t for k, t, _ in page_links(0, PAGES, LINKS, 1)
+             if k in (LinkKind.RELATIVE, LinkKind.ABSOLUTE, LinkKind.FRAGMENT) and t != 0}
+    pages = {o.url for o in one if o.error is None}
+    assert pages == {root} | {f"{url}{PAGE_PREFIX}{t}" for t in first}
+    assert max(o.depth or 0 for o in one) == 1
+    assert len(budget) == 25
+
+
+async def test_links_off_site_are_not_followed_and_scope_any_follows_the_alias() -> None:
+    async with site(pages=40, links=6) as url:
+        host_only = await crawl_all([f"{url}/site/"], depth=None)
+        alias = url.replace("127.0.0.1", "localhost")
+        wide = await crawl_all([f"{url}/site/"], depth=None, scope="any",
+                               exclude=[r"external\.invalid"])
+    assert all(o.url.startswith(url) for o in host_only)
+    assert any(o.url.startswith(alias) for o in wide)
+    assert not any("external.invalid" in o.url for o in wide)
+
+
+async def test_robots_answers_follow_rfc_9309() -> None:
+    def unavailable(request: Any, conn: Any, rest: str) -> bytes:
+        return response(503, b"busy\n")
+
+    def missing(request: Any, conn: Any, rest: str) -> bytes:
+        return response(404, b"no\n")
+
+    async with site(pages=20, links=4, robots=unavailable) as url:
+        down = await crawl_all([f"{url}/site/"], depth=None)
+    async with site(pages=20, links=4, robots=missing) as url:
+        open_ = await crawl_all([f"{url}/site/"], depth=None)
+    # 5xx: the whole origin counts as disallowed; 4xx: as allowed, private pages included.
+    assert [(o.error, o.status) for o in down] == [("robots", None)]
+    assert any(PRIVATE_PREFIX in o.url and o.status == 200 for o in open_)
+    assert not any(o.error for o in open_)
+
+
+async def test_redirected_seed_is_read_at_its_final_url() -> None:
+    async with site() as url:
+        got = await crawl_all([f"{url}/redirect-to?url=/site/"], depth=1)
+    seed = got[0]
+    assert seed.final_url == f"{url}/site/" and seed.links
+    assert f"{url}/site/" not in {o.url for o in got}  # known by its final URL: not fetched again
+    assert len(got) > 1
+
+
+async def test_stop_then_resume_crawls_each_page_exactly_once(tmp_path: Path) -> None:
+    async with site() as url:
+        seeds = [f"{url}/site/"]
+        whole = await crawl_all(seeds, depth=None)
+        out, state = tmp_path / "pages.jsonl", tmp_path / "state"
+        stop = asyncio.Event()
+        first = Crawler(seeds, depth=None, concurrency=8, output=str(out), state=str(state))
+        n = 0
+        async for _ in first.stream(stop=stop):
+            n += 1
+            if n == 40:
+                stop.set()
+        assert first.fetcher.last_result is not None and not first.fetcher.last_result.complete
+        second = Crawler(seeds, depth=None, concurrency=8, output=str(out), state=str(state))
+        result = await second.run()
+    assert result.resumed and result.complete
+    import orjson
+
+    rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert Counter(r["url"] for r in rows).most_common(1)[0][1] == 1
+    assert Counter(r["key"] for r in rows).most_common(1)[0][1] == 1
+    assert {r["url"] for r in rows} == {o.url for o in whole}
+
+
+@pytest.mark.parametrize("bad, message", [
+    ([], "at least one seed"),
+    (["ftp://h/"], "not an http(s) URL"),
+])
+def test_bad_seeds_are_config_errors(bad: list[str], message: str) -> None:
+    from surge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Crawler(bad)
