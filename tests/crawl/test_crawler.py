@@ -158,3 +158,15 @@ def test_bad_seeds_are_config_errors(bad: list[str], message: str) -> None:
 
     with pytest.raises(ConfigError, match=re.escape(message)):
         Crawler(bad)
+
+
+async def test_adaptive_concurrency_counts_every_request_it_lets_through(tmp_path: Path) -> None:
+    # -c auto: leases a lane could not start (robots.txt not known yet, no idle connection) come back to
+    # their worker; one that finds the adaptive limit full must wait for a slot, not go out uncounted.
+    async with site(pages=3000, links=8) as url:
+        crawler = Crawler([f"{url}/site/"], depth=None, max_pages=1500, state=str(tmp_path / "st"),
+                          output=str(tmp_path / "o.jsonl"))
+        result = await crawler.run()
+    assert result.complete and crawler.frontier.admitted == 1500
+    engine = crawler.fetcher.engine
+    assert engine is not None and engine.limit is not None and engine.limit.in_flight == 0

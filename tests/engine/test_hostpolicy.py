@@ -163,3 +163,15 @@ def test_untake_and_drain() -> None:
     assert p.in_flight == 0 and p.queued == 2
     assert {x.item.url for x in p.drain()} == {"http://a/1", "http://a/2"}
     assert p.queued == 0 and p.take(10.0) is None
+
+
+def test_an_untaken_lease_is_taken_again_first_and_teaches_the_limit_nothing() -> None:
+    p = HostPolicy(per_host=4, adaptive=True)
+    p.push(lease("http://a/1"))
+    h, only = p.take(0.0)  # type: ignore[misc]
+    assert h.limiter is not None and h.limiter.in_flight == 1 and not h.in_ready
+    learned = h.limiter.limit
+    p.untake(h, only, 0.0)
+    assert h.limiter.in_flight == 0 and h.limiter.limit == learned
+    again = p.take(0.0)  # its host is ready again
+    assert again is not None and again[1] is only

@@ -412,6 +412,21 @@ class ConcurrencyLimit:
                     pass
             raise
 
+    def unacquire(self) -> None:
+        """Give back a slot that was not used (the work went elsewhere): no sample for an adaptive limit.
+
+        >>> limit = ConcurrencyLimit(2, algorithm=AIMD(), clock=lambda: 0.0)
+        >>> limit.acquire_nowait()
+        True
+        >>> limit.unacquire()
+        >>> limit.in_flight, limit.limit
+        (0, 2)
+        """
+        if self._in_flight <= 0:
+            raise RuntimeError("unacquire() without a matching acquire()")
+        self._in_flight -= 1
+        self._wake()
+
     def release(self, *, rtt: float | None = None, dropped: bool = False) -> None:
         """Free a slot; an adaptive limit learns from ``rtt`` (seconds) and ``dropped``.
 

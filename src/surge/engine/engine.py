@@ -558,14 +558,18 @@ class Engine:
             status: int | None = None
             error: str | None = None
             resp: Any = None
+            if limit is not None and not limit.acquire_nowait():
+                # Over the adaptive limit: it shrank, or the lanes filled it while this lease came here (a
+                # lane hands back a lease it could not start). Give the lease back; wait for a free slot.
+                policy.untake(host, lease, now())
+                await self._wait(self._parked)
+                continue
             if lane is not None and submit is not None and not item.headers and item.body is None:
                 lane.host = host
                 lane.lease = lease
                 started = submit(item.method, item.url, lane.ticket, keep_body)
             else:
                 started = False
-            if limit is not None:
-                limit.acquire_nowait()
             if lease.tries == 0:
                 # Unix time from the loop time just read: the committer keeps the offset fresh.
                 lease.started_at = now() + self._wall_offset

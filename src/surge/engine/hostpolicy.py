@@ -314,14 +314,15 @@ class HostPolicy:
                 self._last_host = None
         return False
 
-    def untake(self, h: HostState, lease: Lease) -> None:
-        """Give back a lease taken but not requested (the run is stopping); it goes first again."""
+    def untake(self, h: HostState, lease: Lease, now: float = 0.0) -> None:
+        """Give back a lease taken but not requested; it goes first again, and its host is ready again."""
         h.in_flight -= 1
         self.in_flight -= 1
         if h.limiter is not None:
-            h.limiter.release()
+            h.limiter.unacquire()
         h.queue.appendleft(lease)
         self.queued += 1
+        self._schedule(h, now)
 
     def next_wake(self) -> float | None:
         """Loop time at which parked or delayed work becomes due, or None."""
