@@ -170,3 +170,21 @@ async def test_adaptive_concurrency_counts_every_request_it_lets_through(tmp_pat
     assert result.complete and crawler.frontier.admitted == 1500
     engine = crawler.fetcher.engine
     assert engine is not None and engine.limit is not None and engine.limit.in_flight == 0
+
+
+@pytest.mark.looptime
+async def test_crawl_delay_spaces_the_requests_to_its_origin() -> None:
+    def slow(request: Any, conn: Any, rest: str) -> bytes:
+        return response(200, b"User-agent: *\nCrawl-delay: 2\n")
+
+    loop = asyncio.get_running_loop()
+    async with site(pages=30, links=4, robots=slow) as url:
+        crawler = Crawler([f"{url}/site/"], depth=None, concurrency=8)
+        start = loop.time()
+        got = [o async for o in crawler.stream()]
+        took = loop.time() - start
+    assert crawler.delayed_hosts == {url: 2.0}
+    assert len(got) > 5
+    # One request every 2 s (virtual time) once robots.txt is read: the seed (taken before) and the first
+    # request under the new cap go out at once, each later one 2 s after the one before.
+    assert took >= 2.0 * (len(got) - 2)

@@ -175,3 +175,22 @@ def test_an_untaken_lease_is_taken_again_first_and_teaches_the_limit_nothing() -
     assert h.limiter.in_flight == 0 and h.limiter.limit == learned
     again = p.take(0.0)  # its host is ready again
     assert again is not None and again[1] is only
+
+
+def test_an_origins_own_rate_holds_and_outlives_the_forgotten_host() -> None:
+    clock = [0.0]
+    p = HostPolicy(host_rate=100.0, clock=lambda: clock[0])
+    p.set_host_rate("HTTP://a", 2.0)  # a robots.txt Crawl-delay of 0.5 s; the lower rate holds
+    p.set_host_rate("http://b", 1000.0)
+    p.push_many([lease("http://a/1"), lease("http://a/2"), lease("http://b/1"), lease("http://b/2")])
+    first = [p.take(0.0) for _ in range(3)]
+    assert sorted(t[1].item.url for t in first if t is not None) == ["http://a/1", "http://b/1"]
+    clock[0] = 0.01
+    b2 = p.take(0.01)  # b: 100/s, host_rate being the lower
+    assert b2 is not None and b2[1].item.url == "http://b/2"
+    clock[0] = 0.49
+    assert p.take(0.49) is None
+    clock[0] = 0.5
+    later = p.take(0.5)
+    assert later is not None and later[1].item.url == "http://a/2"
+    assert p.host_rates == {"http://a": 2.0, "http://b": 100.0}

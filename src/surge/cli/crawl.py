@@ -86,10 +86,12 @@ def crawl(urls: tuple[str, ...], input_path: str | None, depth: str, max_pages: 
         refused = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in counts.items()) or "none"
         rows = [("pages read", f"{crawler.pages:,} (links from HTML pages)"),
                 ("URLs admitted", f"{f.admitted:,}"), ("links refused", refused)]
-        robots: dict[str, int] = {}
+        robots: dict[str, Any] = {}
         if gate is not None:
-            robots = {"fetched": gate.fetched, "blocked": gate.blocked}
-            rows.append(("robots.txt", f"{gate.fetched:,} fetched, {gate.blocked:,} URLs disallowed"))
+            delays = crawler.delayed_hosts
+            robots = {"fetched": gate.fetched, "blocked": gate.blocked, "crawl_delay": delays}
+            slow = f", {len(delays):,} hosts ask a crawl delay" if delays else ""
+            rows.append(("robots.txt", f"{gate.fetched:,} fetched, {gate.blocked:,} URLs disallowed{slow}"))
         return rows, {"crawl": {"pages": crawler.pages, "admitted": f.admitted, "refused": counts,
                                 "robots": robots}}
 

@@ -73,6 +73,7 @@ class Crawler:
         self.save_headers = save_headers
         self.gate: RobotsGate | None = None
         self.pages = 0  # HTML pages read for links in this run
+        self.delayed_hosts: dict[str, float] = {}  # origin -> the Crawl-delay its robots.txt asks (seconds)
         self.fetcher = Fetcher(save_body=save_body, save_headers=save_headers, expansion=self,
                                **fetch_options)
 
@@ -92,7 +93,17 @@ class Crawler:
         if not self.robots:
             return client
         self.gate = RobotsGate(client, self.user_agent)
+        self.gate.on_rules = self._on_robots
         return self.gate
+
+    def _on_robots(self, origin: str, rules: Any) -> None:
+        # A Crawl-delay (or Request-rate) becomes the origin's own rate cap in the host policy.
+        assert self.gate is not None
+        delay = self.gate.crawl_delay(origin + "/")
+        engine = self.fetcher.engine
+        if delay and engine is not None:
+            engine.policy.set_host_rate(origin, 1.0 / delay)
+            self.delayed_hosts[origin] = delay
 
     def restore(self, urls: Iterable[str]) -> None:
         self.frontier.restore(urls)

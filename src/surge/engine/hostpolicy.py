@@ -114,6 +114,19 @@ class HostPolicy:
         # Leases given to push_many whose item is not a request (WorkItem.invalid): never scheduled, left
         # here for the engine to record.
         self.invalid: list[Lease] = []
+        # origin -> its own cap (set_host_rate), kept when the host is forgotten
+        self.host_rates: dict[str, float] = {}
+
+    def set_host_rate(self, origin: str, rate: float) -> None:
+        """Cap one origin at ``rate`` requests per second (a robots.txt Crawl-delay); with ``host_rate`` also
+        set, the lower of the two holds."""
+        key = origin.lower()
+        if self.host_rate is not None:
+            rate = min(rate, self.host_rate)
+        self.host_rates[key] = rate
+        h = self.hosts.get(key)
+        if h is not None:
+            h.rate = RateLimiter(rate, self.host_burst, clock=self._clock)
 
     # -- adding work -------------------------------------------------------------------------------------
 
@@ -137,8 +150,9 @@ class HostPolicy:
             if self.adaptive and self.per_host is not None:
                 limiter = ConcurrencyLimit(self.per_host, algorithm=AIMD(backoff=0.7), min_limit=1,
                                            max_limit=self.per_host, clock=self._clock)
-            rate = (RateLimiter(self.host_rate, self.host_burst, clock=self._clock)
-                    if self.host_rate is not None else None)
+            per_second = self.host_rates.get(key, self.host_rate) if self.host_rates else self.host_rate
+            rate = (RateLimiter(per_second, self.host_burst, clock=self._clock)
+                    if per_second is not None else None)
             h = HostState(key, limit, limiter, rate, self.breaker_cooldown)
             self.hosts[key] = h
         self._last_url = url
