@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from urllib.parse import urljoin
+
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from surge.crawl.urls import MAX_URL_LENGTH, canonicalize, resolve
@@ -164,3 +166,47 @@ def test_resolve_never_raises_and_gives_canonical_urls(base: str, href: str) -> 
 @given(url_shaped)
 def test_absolute_links_do_not_depend_on_the_page(href: str) -> None:
     assert resolve("http://a.example/x/y", href) == resolve("https://[::1]:8/?q", href) == canonicalize(href)
+
+
+plain_segment = st.text(alphabet="abcXYZ019._~-", min_size=0, max_size=6) | st.sampled_from([".", "..", ""])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(["http://127.0.0.1:8080", "https://example.com", "http://h.example:81"]),
+       st.lists(plain_segment, max_size=5), st.sampled_from(["", "?q=1", "?a=1&b=2"]),
+       st.booleans(), st.lists(plain_segment, min_size=1, max_size=6))
+def test_plain_paths_take_the_short_way_to_the_same_url(origin: str, base_path: list[str], query: str,
+                                                        rooted: bool, href_path: list[str]) -> None:
+    from surge.crawl import urls
+
+    base = canonicalize(origin + "/" + "/".join(base_path) + query)
+    href = ("/" if rooted else "") + "/".join(href_path)
+    assume(base is not None and href and not href.startswith("//"))
+    assert base is not None
+    slow = canonicalize(urljoin(base, href))
+    fast = urls._join_plain(base, href)
+    assert fast is None or fast == slow  # None: it leaves the case to w3lib
+    assert resolve(base, href) == slow
+
+
+def test_the_usual_links_take_the_short_way() -> None:
+    from surge.crawl import urls
+
+    page = "http://127.0.0.1:8080/site/p/3?x=1"
+    assert urls._join_plain(page, "../p/7") == "http://127.0.0.1:8080/site/p/7"
+    assert urls._join_plain(page, "7") == "http://127.0.0.1:8080/site/p/7"
+    assert urls._join_plain(page, "/docs/./a/../intro.html") == "http://127.0.0.1:8080/docs/intro.html"
+    assert urls._join_plain(page, "../../..") == "http://127.0.0.1:8080/"
+    assert urls._join_plain("HTTP://127.0.0.1:8080/site/", "p/1") is None  # not a canonical base
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(["http", "https"]),
+       st.sampled_from(["127.0.0.1", "example.com", "h-1.example", "a..b", "-x.com", "xn--nxasmq6b.com",
+                        "EXAMPLE.com", "a.b.", "localhost"]),
+       st.sampled_from(["", ":80", ":443", ":8080", ":081", ":0", ":1", ":9999", ":4430", ":8"]),
+       st.lists(plain_segment, max_size=5))
+def test_absolute_links_already_canonical_are_taken_as_they_are(scheme: str, host: str, port: str,
+                                                                segments: list[str]) -> None:
+    url = f"{scheme}://{host}{port}/" + "/".join(segments)
+    assert resolve("http://base.example/x/y", url) == canonicalize(url)
