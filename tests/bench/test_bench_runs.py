@@ -99,3 +99,23 @@ def test_bad_input_is_one_line_and_nonzero_exit(args: list[str]) -> None:
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert result.stderr.strip().count("\n") <= 3  # click's usage lines at most, then the error
+
+
+def test_bench_crawl_both_crawlers_reach_the_whole_site() -> None:
+    # benchmarks/bench_crawl.py in its smallest shape: surge crawl (with and without --state) and the
+    # Scrapy peer each get a 200 from exactly the pages the site's graph says are reachable.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[2] / "benchmarks" / "bench_crawl.py"
+    r = subprocess.run([sys.executable, str(script), "--pages", "300", "--links", "6", "--rounds", "1",
+                        "--json"], capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr[-1000:]
+    data = json.loads(r.stdout)
+    from surge.server.site import site_reachable
+
+    assert data["expected"] == site_reachable(300, 6) and data["agree"] is True
+    (only,) = data["runs"]  # one round
+    assert {name: run["pages_200"] for name, run in only.items()} == {
+        "surge": data["expected"], "surge_state": data["expected"], "scrapy": data["expected"]}
