@@ -404,3 +404,12 @@ async def test_work_added_by_a_commit_is_done_before_the_run_ends(kind: str, tmp
     children = [o for o in seen if o.key.startswith("c")]
     assert {o.status for o in children} == {201} and {o.depth for o in children} == {1}
     assert result.done == 8 and result.exhausted
+
+
+async def test_body_types_keep_only_the_bodies_asked_for() -> None:
+    async with serve() as url:
+        got = await run_engine([f"{url}/", f"{url}/site/", f"{url}/gzip"] * 2, concurrency=2, save_body=True,
+                               body_types=frozenset({"text/html"}))
+    kept = {(o.url.removeprefix(url), o.body is not None) for _, o in got}
+    assert kept == {("/", False), ("/site/", True), ("/gzip", False)}
+    assert all(o.body_encoding is None for _, o in got if o.body is None)

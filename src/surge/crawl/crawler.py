@@ -76,6 +76,8 @@ class Crawler:
         self.delayed_hosts: dict[str, float] = {}  # origin -> the Crawl-delay its robots.txt asks (seconds)
         self.fetcher = Fetcher(save_body=save_body, save_headers=save_headers, expansion=self,
                                **fetch_options)
+        if not save_body:
+            self.fetcher.options.body_types = frozenset(_HTML)  # links are read from HTML only
 
     # -- running ----------------------------------------------------------------------------------------
 

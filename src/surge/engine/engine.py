@@ -51,6 +51,13 @@ def _ms(seconds: float) -> float:
     return int(seconds * 1e6 + 0.5) / 1000.0
 
 
+def _keeps_body(types: frozenset[str] | None, content_type: str | None) -> bool:
+    """Whether a response of ``content_type`` keeps its body in the record (``EngineOptions.body_types``)."""
+    if types is None:
+        return True
+    return content_type is not None and content_type.split(";", 1)[0].strip().lower() in types
+
+
 def _error_kind(exc: BaseException) -> str:
     """The outcome error class of a failed request."""
     if isinstance(exc, RequestError):
@@ -150,6 +157,8 @@ class EngineOptions:
     ``cancelled`` outcome (a run without resume state); otherwise they stay un-acked, to be fetched again.
     ``grows``: ``commit`` may add work to the queue (a crawl adds the links it found), so an empty queue is
     the end only once every outcome is committed and the queue, asked after that last commit, is still empty.
+    ``body_types``: with ``save_body``, the media types (``text/html``) whose bodies the record keeps; None:
+    every body (a crawl reads HTML only, and encoding a 10 MB PDF to drop it costs time and memory).
     """
 
     concurrency: int = 50
@@ -159,6 +168,7 @@ class EngineOptions:
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=3, backoff=Backoff(0.2, 10.0)))
     retry_rules: RetryRules = field(default_factory=RetryRules)
     save_body: bool = False
+    body_types: frozenset[str] | None = None
     save_headers: bool = False
     duration: float | None = None
     record_cancelled: bool = True
@@ -661,7 +671,7 @@ class Engine:
         opts = self.options
         if opts.save_headers:
             outcome.headers = resp.headers.items()
-        if opts.save_body:
+        if opts.save_body and _keeps_body(opts.body_types, outcome.content_type):
             outcome.body, outcome.body_encoding = encode_body(resp.content)
         if item.depth:
             outcome.depth = item.depth
@@ -697,6 +707,7 @@ class Engine:
         need = self._need.set
         submit = self._submit
         keep_body = self.options.save_body
+        body_types = self.options.body_types
         save_headers = self.options.save_headers
         hands_back = self._lane_hands_back
         new_outcome = Outcome
@@ -747,7 +758,7 @@ class Engine:
                                       lease.started_at, lease.key)
                 if save_headers:
                     outcome.headers = resp.headers.items()
-                if keep_body:
+                if keep_body and (body_types is None or _keeps_body(body_types, ct)):
                     outcome.body, outcome.body_encoding = encode_body(resp.content)
                 if item.depth:
                     outcome.depth = item.depth
