@@ -116,13 +116,31 @@ async def test_robots_answers_follow_rfc_9309() -> None:
     assert not any(o.error for o in open_)
 
 
-async def test_redirected_seed_is_read_at_its_final_url() -> None:
+async def test_redirects_are_links_through_the_frontier() -> None:
     async with site() as url:
-        got = await crawl_all([f"{url}/redirect-to?url=/site/"], depth=1)
-    seed = got[0]
-    assert seed.final_url == f"{url}/site/" and seed.links
-    assert f"{url}/site/" not in {o.url for o in got}  # known by its final URL: not fetched again
-    assert len(got) > 1
+        seeds = [f"{url}/redirect-to?url=/site/", f"{url}/redirect-to?url=/site/private/1",
+                 f"{url}/redirect-to?url=http://external.invalid/", f"{url}/fault/redirect-loop"]
+        got = await crawl_all(seeds, depth=1)
+    by = {o.url.removeprefix(url): o for o in got}
+    # The redirect is recorded with its target as its one link; the target is crawled one level deeper.
+    hop = by["/redirect-to?url=%2Fsite%2F"]
+    assert hop.status == 302 and hop.links == [f"{url}/site/"] and hop.final_url == hop.url
+    assert by["/site/"].status == 200 and by["/site/"].depth == 1 and by["/site/"].parent == hop.url
+    # robots.txt applies to a redirect's target; a target off the site is not followed.
+    assert by["/site/private/1"].error == "robots"
+    assert not any(o.url.startswith("http://external.invalid") for o in got)
+    # robots.txt disallows /fault/: the loop is never requested. Links of depth 2 are not followed.
+    assert by["/fault/redirect-loop"].error == "robots"
+    assert max(o.depth or 0 for o in got) == 1
+
+
+async def test_a_redirect_chain_is_followed_and_a_loop_ends_at_the_first_url_seen_twice() -> None:
+    async with site() as url:
+        chain = await crawl_all([f"{url}/redirect/3"], depth=None)
+        loop_ = await crawl_all([f"{url}/fault/redirect-loop"], depth=None, robots=False)
+    assert [(o.url.removeprefix(url), o.status, o.depth) for o in chain] == [
+        ("/redirect/3", 302, 0), ("/redirect/2", 302, 1), ("/redirect/1", 302, 2), ("/redirect/0", 200, 3)]
+    assert [(o.status, o.links) for o in loop_] == [(302, [f"{url}/fault/redirect-loop"])]
 
 
 async def test_stop_then_resume_crawls_each_page_exactly_once(tmp_path: Path) -> None:

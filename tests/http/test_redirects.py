@@ -36,6 +36,24 @@ async def test_no_follow(server: str, client: Client) -> None:
     assert r.is_redirect
 
 
+async def test_no_follow_for_the_whole_client_request_and_submit(server: str) -> None:
+    import asyncio
+
+    from surge.http.client import Submitted
+
+    async with Client(follow_redirects=False) as c:
+        r = await c.request("GET", server + "/redirect/2")
+        assert (r.status, r.headers["location"], r.history) == (302, "/redirect/1", [])
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        ticket = Submitted(lambda ctx, resp, exc: done.set_result(resp.status if resp else -1))
+        for _ in range(2):  # the first may find no idle connection; then the connection is kept alive
+            if c.submit("GET", server + "/redirect/3", ticket):
+                assert await done == 302
+                break
+        else:
+            raise AssertionError("submit never started")
+
+
 async def test_max_redirects(server: str) -> None:
     async with Client(max_redirects=2) as c:
         await c.request("GET", server + "/redirect/2")

@@ -1,9 +1,10 @@
 """``Crawler`` and ``surge.crawl()``: the fetch engine whose outcomes feed their pages' links back as work.
 
 A crawl is a :class:`~surge.engine.fetcher.Fetcher` run with an expansion: each committed batch of outcomes is
-read for links (HTML pages that answered 2xx), the frontier admits the new ones (scope, traps, depth, budget,
-each URL once), and they are stored together with the batch that found them, so a crawl stopped or killed at
-any moment resumes without losing a page or fetching one twice. The queue is first in, first out: pages are
+read for links (HTML pages that answered 2xx; a redirect's Location: the client does not follow redirects),
+the frontier admits the new ones (scope, traps, depth, budget, each URL once), and they are stored together
+with the batch that found them, so a crawl stopped or killed at any moment resumes without losing a page or
+fetching one twice. The queue is first in, first out: pages are
 fetched by depth, seeds first. robots.txt is obeyed by the client the engine gets (:class:`RobotsGate`).
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 from surge.crawl.frontier import Frontier, Scope
 from surge.crawl.links import extract_links
 from surge.crawl.robots import RobotsGate
-from surge.crawl.urls import canonicalize
+from surge.crawl.urls import canonicalize, resolve
 from surge.engine.fetcher import Fetcher, FetchResult
 from surge.engine.items import Outcome, WorkItem
 from surge.engine.workqueue import Lease
@@ -120,21 +121,20 @@ class Crawler:
             d = o.__dict__
             if o.error == "robots":
                 o.attempts = 0  # refused before sending
-            if o.ok and o.body is not None and _is_html(o.content_type):
-                base = o.final_url
-                if base != o.url:
-                    # Redirected: the page is known under its final URL too, and read only if that is in
-                    # scope (a redirect off the site is recorded, not followed further).
-                    final = canonicalize(base)
-                    if final is None or frontier.seen(final) or not frontier.scope.allows(final):
-                        base = ""
-                if base:
-                    body: str | bytes = o.body if o.body_encoding == "utf-8" else base64.b64decode(o.body)
-                    links, nofollow = extract_links(body, base)
-                    o.links = links
-                    self.pages += 1
-                    if not nofollow:
-                        new += frontier.admit(links, depth=item.depth + 1, parent=o.url)
+            status = o.status or 0
+            if 200 <= status < 300 and o.body is not None and _is_html(o.content_type):
+                body: str | bytes = o.body if o.body_encoding == "utf-8" else base64.b64decode(o.body)
+                links, nofollow = extract_links(body, o.url)
+                o.links = links
+                self.pages += 1
+                if not nofollow:
+                    new += frontier.admit(links, depth=item.depth + 1, parent=o.url)
+            elif 300 <= status < 400 and o.headers:
+                # A redirect is a link: its target goes through scope, robots.txt, dedup and depth.
+                location = next((v for k, v in o.headers if k.lower() == "location"), None)
+                target = resolve(o.url, location) if location is not None else None
+                o.links = [target] if target is not None else []
+                new += frontier.admit(o.links, depth=item.depth + 1, parent=o.url)
             if not self.save_body:
                 d.pop("body", None)
                 d.pop("body_encoding", None)

@@ -195,10 +195,11 @@ class Fetcher:
         # A crawl's items carry no headers (they keep the client's fast path): the run's go on the client.
         crawl = self.expansion is not None
         headers = dict(self.defaults.headers) if crawl and self.defaults.headers else None
+        # A crawl follows redirects itself, as links (scope, robots.txt and dedup apply to their targets).
         return Client(timeout=Timeout(connect=connect, read=read, total=total),
                       limits=Limits(total=max(workers, per_host), per_host=per_host),
-                      max_redirects=self.max_redirects, max_body=self.max_body, verify=self.verify,
-                      headers=headers)
+                      max_redirects=self.max_redirects, follow_redirects=not crawl, max_body=self.max_body,
+                      verify=self.verify, headers=headers)
 
     def _sink(self) -> Sink | None:
         if self.output is None or not isinstance(self.output, str):

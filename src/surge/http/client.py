@@ -166,6 +166,7 @@ class Client:
         timeout: Timeout = _DEFAULT_TIMEOUT,
         limits: Limits = _DEFAULT_LIMITS,
         max_redirects: int = 10,
+        follow_redirects: bool = True,
         max_body: int | None = 64 * 2**20,
         headers: Mapping[str, str] | None = None,
         verify: VerifyTypes = True,
@@ -179,6 +180,7 @@ class Client:
         self._timeout = timeout
         self._limits = limits
         self._max_redirects = max_redirects
+        self._follow_redirects = follow_redirects
         self._max_body = max_body
         defaults = [("User-Agent", user_agent), ("Accept", "*/*")]
         if accept_encoding:
@@ -704,6 +706,8 @@ class Client:
 
     async def _follow(self, resp: Response, req: Prepared, to: Timeout, max_body: int | None, keep: bool,  # noqa: PLR0917 - positional on the hot path
                       streaming: bool, start: float) -> Response:
+        if not self._follow_redirects:
+            return resp  # the caller follows (a crawler: the target goes through its own rules)
         history: list[Response] = []
         while resp.status in REDIRECT_STATUSES:
             location = resp.headers.get("location")
