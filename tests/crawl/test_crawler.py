@@ -206,3 +206,28 @@ async def test_crawl_delay_spaces_the_requests_to_its_origin() -> None:
     # One request every 2 s (virtual time) once robots.txt is read: the seed (taken before) and the first
     # request under the new cap go out at once, each later one 2 s after the one before.
     assert took >= 2.0 * (len(got) - 2)
+
+
+@pytest.mark.looptime
+async def test_cancelling_the_robots_fetch_leaves_the_other_waiters_to_fetch_it() -> None:
+    from surge.crawl.robots import RobotsGate
+    from surge.http import Client, Timeout
+
+    server = TargetServer(site_pages=10, site_links=2)
+    server.app._routes["robots.txt"] = lambda request, conn, rest: server.app._routes["fault"](
+        request, conn, "silence")  # robots.txt never answers
+    url = await server.start()
+    try:
+        async with Client(timeout=Timeout(connect=1.0, read=5.0)) as client:
+            gate = RobotsGate(client)
+            first = asyncio.create_task(gate.request("GET", f"{url}/site/"))
+            second = asyncio.create_task(gate.request("GET", f"{url}/site/p/1"))
+            await asyncio.sleep(1.0)  # virtual time: the first fetches robots.txt, the second waits on it
+            assert gate.fetched == 1 and not second.done()
+            first.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await first
+            resp = await second  # it fetched robots.txt itself: no answer in 5 s, so everything is allowed
+            assert resp.status == 200 and gate.fetched == 2 and gate._fetching == {}
+    finally:
+        await server.aclose()

@@ -103,25 +103,32 @@ class RobotsGate:
         return bool(rules.can_fetch(url, self.user_agent))
 
     async def _rules_of(self, origin: str) -> Any:
-        fut = self._fetching.get(origin)
-        if fut is None:
-            fut = asyncio.get_running_loop().create_future()
-            self._fetching[origin] = fut
-            try:
-                rules = await self._fetch(origin)
-            except BaseException as exc:
-                # Cancelled (the run is stopping): whoever waits with us asks again.
+        # The first request to an origin fetches its robots.txt; the others wait on its future. If the one
+        # fetching is cancelled, its future is cancelled and a waiter that was not cancelled itself fetches.
+        while True:
+            fut = self._fetching.get(origin)
+            if fut is None:
+                fut = asyncio.get_running_loop().create_future()
+                self._fetching[origin] = fut
+                try:
+                    rules = await self._fetch(origin)
+                except BaseException:
+                    del self._fetching[origin]
+                    fut.cancel()
+                    raise
+                self._rules[origin] = rules
                 del self._fetching[origin]
-                fut.set_exception(exc)
-                fut.exception()  # retrieved: no "never retrieved" warning when nobody waits
-                raise
-            self._rules[origin] = rules
-            del self._fetching[origin]
-            fut.set_result(rules)
-            if self.on_rules is not None:
-                self.on_rules(origin, rules)
-            return rules
-        return await asyncio.shield(fut)
+                fut.set_result(rules)
+                if self.on_rules is not None:
+                    self.on_rules(origin, rules)
+                return rules
+            try:
+                return await asyncio.shield(fut)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not fut.cancelled() or (task is not None and task.cancelling()):
+                    raise  # this request itself is being cancelled
+                # the fetch was cancelled, not this request: ask again
 
     async def _fetch(self, origin: str) -> Any:
         url = origin + "/robots.txt"
