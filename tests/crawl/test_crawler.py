@@ -231,3 +231,14 @@ async def test_cancelling_the_robots_fetch_leaves_the_other_waiters_to_fetch_it(
             assert resp.status == 200 and gate.fetched == 2 and gate._fetching == {}
     finally:
         await server.aclose()
+
+
+async def test_sitemap_seeds_every_page_it_lists() -> None:
+    async with site(pages=200, links=1, seed=5) as url:  # one link a page: most pages unreachable by links
+        by_links = await crawl_all([f"{url}/site/"], depth=None)
+        with_map = await crawl_all([f"{url}/site/"], depth=None, sitemap=True)
+    pages = {o.url for o in with_map if o.status == 200 and "/site/" in o.url}
+    assert len(pages) == 200 > len([o for o in by_links if o.status == 200])
+    smap = next(o for o in with_map if o.url == f"{url}/sitemap.xml")
+    assert smap.depth == 0 and smap.links is not None and len(smap.links) == 200
+    assert smap.body is None  # read for its links, not kept

@@ -158,3 +158,37 @@ MARKUP = ["<a href=", "<a href='", '<a href="', "<area href=", "<base href=", "<
        st.integers(min_value=0, max_value=5))
 def test_any_markup_parses(html: str, limit: int) -> None:
     check(*extract_links(html, PAGE, limit=limit), limit=limit)
+
+
+def test_sitemaps_plain_gzipped_indexed_escaped_and_cut_short() -> None:
+    import gzip
+
+    from surge.crawl.links import extract_sitemap, is_sitemap
+
+    base = "http://127.0.0.1:8080/sitemap.xml"
+    doc = (b'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+           b"<url><loc> http://127.0.0.1:8080/a?x=1&amp;y=2 </loc></url>"
+           b"<url><loc><![CDATA[http://127.0.0.1:8080/b]]></loc></url>"
+           b"<url><loc>http://127.0.0.1:8080/a?y=2&amp;x=1</loc></url>"  # the first one again
+           b"<url><loc>javascript:alert(1)</loc></url></urlset>")
+    want = ["http://127.0.0.1:8080/a?x=1&y=2", "http://127.0.0.1:8080/b"]
+    assert is_sitemap(doc) and extract_sitemap(doc, base) == want
+    assert is_sitemap(gzip.compress(doc)) and extract_sitemap(gzip.compress(doc), base) == want
+    index = b"<sitemapindex><sitemap><loc>http://127.0.0.1:8080/s2.xml.gz</loc></sitemap></sitemapindex>"
+    assert is_sitemap(index) and extract_sitemap(index, base) == ["http://127.0.0.1:8080/s2.xml.gz"]
+    cut = doc[:doc.index(b"<![CDATA[")]  # cut short in the second entry: the first is there
+    assert extract_sitemap(cut, base) == ["http://127.0.0.1:8080/a?x=1&y=2"]
+    assert not is_sitemap(b"<html><body>urlset</body></html>") and not is_sitemap(b"\x1f\x8bnot gzip")
+
+
+def test_a_gzip_bomb_sitemap_stops_at_the_size_limit() -> None:
+    import zlib
+
+    from surge.crawl.links import MAX_SITEMAP_BYTES, extract_sitemap
+
+    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    head = b"<urlset><url><loc>http://h/1</loc></url>"
+    bomb = c.compress(head) + c.compress(b" " * (MAX_SITEMAP_BYTES * 4)) + \
+        c.compress(b"<url><loc>http://h/2</loc></url></urlset>") + c.flush()
+    assert len(bomb) < MAX_SITEMAP_BYTES // 100
+    assert extract_sitemap(bomb, "http://h/s.xml.gz") == ["http://h/1"]  # the rest lies past the limit

@@ -46,9 +46,12 @@ def _seeds(urls: tuple[str, ...], input_path: str | None) -> list[str]:
 @click.option("--exclude", multiple=True, metavar="REGEX",
               help="Never follow URLs matching this; repeatable.")
 @click.option("--no-robots", is_flag=True, help="Do not obey robots.txt.")
+@click.option("--sitemap", is_flag=True,
+              help="Also seed from each seed origin's /sitemap.xml (its URLs enter at depth 1).")
 @run_options
 def crawl(urls: tuple[str, ...], input_path: str | None, depth: str, max_pages: int | None,  # noqa: PLR0917 - click passes options as arguments
-          scope: str, include: tuple[str, ...], exclude: tuple[str, ...], no_robots: bool, **kw: Any) -> None:
+          scope: str, include: tuple[str, ...], exclude: tuple[str, ...], no_robots: bool, sitemap: bool,
+          **kw: Any) -> None:
     """Crawl from seed URLs: one outcome per page reached, with its depth, parent and links.
 
     \b
@@ -69,14 +72,15 @@ def crawl(urls: tuple[str, ...], input_path: str | None, depth: str, max_pages: 
     output = rs.output
     identity = {
         "crawl": seeds, "depth": max_depth, "max_pages": max_pages, "scope": scope, "include": include,
-        "exclude": exclude, "robots": not no_robots, "headers": rs.headers,
+        "exclude": exclude, "robots": not no_robots, "sitemap": sitemap, "headers": rs.headers,
         "output": os.path.abspath(output) if output not in (None, "-") else output,
         "save_body": rs.save_body, "save_headers": rs.save_headers,
     }
     command = _command_line()
     agent = next((v for k, v in rs.headers if k.lower() == "user-agent"), "surge")
     crawler = Crawler(seeds, depth=max_depth, max_pages=max_pages, scope=scope, include=include,
-                      exclude=exclude, robots=not no_robots, user_agent=agent.split("/", 1)[0].strip(),
+                      exclude=exclude, robots=not no_robots, sitemap=sitemap,
+                      user_agent=agent.split("/", 1)[0].strip(),
                       fingerprint=fingerprint(identity), describe=command, **rs.fetcher_options())
 
     def summary() -> tuple[list[tuple[str, str]], dict[str, Any]]:

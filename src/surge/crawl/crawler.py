@@ -15,10 +15,11 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from surge.crawl.frontier import Frontier, Scope
-from surge.crawl.links import extract_links
+from surge.crawl.links import extract_links, extract_sitemap, is_sitemap
 from surge.crawl.robots import RobotsGate
 from surge.crawl.urls import canonicalize, resolve
 from surge.engine.fetcher import Fetcher, FetchResult
+from surge.engine.hostpolicy import origin_of
 from surge.engine.items import Outcome, WorkItem
 from surge.engine.workqueue import Lease
 from surge.errors import ConfigError
@@ -26,6 +27,7 @@ from surge.errors import ConfigError
 __all__ = ["Crawler", "crawl"]
 
 _HTML = ("text/html", "application/xhtml+xml")
+_SITEMAP_TYPES = ("application/xml", "text/xml", "application/gzip", "application/x-gzip")
 
 
 def _is_html(content_type: str | None) -> bool:
@@ -42,7 +44,8 @@ class Crawler:
     ``scope``: ``host`` (default), ``domain``, ``prefix`` or ``any`` (see
     :class:`~surge.crawl.frontier.Scope`),
     narrowed by ``include``/``exclude`` regular expressions; ``robots``: obey robots.txt (default; URLs it
-    disallows get one record each, error ``robots``, nothing sent). The other keyword arguments are
+    disallows get one record each, error ``robots``, nothing sent); ``sitemap``: also seed from each seed
+    origin's ``/sitemap.xml`` (its URLs enter at depth 1). The other keyword arguments are
     :class:`~surge.engine.fetcher.Fetcher`'s (concurrency, per_host, output, state, ...).
 
     Example::
@@ -56,8 +59,8 @@ class Crawler:
 
     def __init__(self, seeds: Iterable[str], *, depth: int | None = 3, max_pages: int | None = None,
                  scope: str = "host", include: Sequence[str] = (), exclude: Sequence[str] = (),
-                 robots: bool = True, user_agent: str = "surge", save_body: bool = False,
-                 save_headers: bool = False, **fetch_options: Any) -> None:
+                 robots: bool = True, sitemap: bool = False, user_agent: str = "surge",
+                 save_body: bool = False, save_headers: bool = False, **fetch_options: Any) -> None:
         seeds = list(seeds)
         if not seeds:
             raise ConfigError("give at least one seed URL")
@@ -67,6 +70,10 @@ class Crawler:
             raise ConfigError(f"seed {bad!r} is not an http(s) URL surge can crawl")
         self.frontier = Frontier(Scope([c for c in canonical if c], scope, include=include, exclude=exclude),
                                  depth=depth, max_pages=max_pages)
+        if sitemap:
+            # Each seed origin's sitemap.xml is a seed too; the URLs it lists enter one level deeper.
+            seeds += [origin_of(c) + "/sitemap.xml" for c in canonical if c]
+        self.sitemap = sitemap
         self.seed_items = self.frontier.seeds(seeds)
         self.robots = robots
         self.user_agent = user_agent
@@ -78,7 +85,8 @@ class Crawler:
         self.fetcher = Fetcher(save_body=save_body, save_headers=save_headers, expansion=self,
                                **fetch_options)
         if not save_body:
-            self.fetcher.options.body_types = frozenset(_HTML)  # links are read from HTML only
+            # Links are read from HTML (and sitemaps) only: other bodies are not kept.
+            self.fetcher.options.body_types = frozenset(_HTML + (_SITEMAP_TYPES if sitemap else ()))
 
     # -- running ----------------------------------------------------------------------------------------
 
@@ -129,6 +137,11 @@ class Crawler:
                 self.pages += 1
                 if not nofollow:
                     new += frontier.admit(links, depth=item.depth + 1, parent=o.url)
+            elif self.sitemap and 200 <= status < 300 and o.body is not None:
+                raw = o.body.encode() if o.body_encoding == "utf-8" else base64.b64decode(o.body)
+                if is_sitemap(raw):
+                    o.links = extract_sitemap(raw, o.url)
+                    new += frontier.admit(o.links, depth=item.depth + 1, parent=o.url)
             elif 300 <= status < 400 and o.headers:
                 # A redirect is a link: its target goes through scope, robots.txt, dedup and depth.
                 location = next((v for k, v in o.headers if k.lower() == "location"), None)
