@@ -101,3 +101,24 @@ def test_kill_9_then_rerun_crawls_every_page_once(server: str, tmp_path: Path) -
     assert Counter(g["url"] for g in got).most_common(1)[0][1] == 1
     assert Counter(g["key"] for g in got).most_common(1)[0][1] == 1
     assert {g["url"] for g in got} == expected
+
+
+def test_ctrl_c_drains_says_how_to_resume_and_the_rerun_finishes(server: str, tmp_path: Path) -> None:
+    out, st = tmp_path / "out.jsonl", tmp_path / "st"
+    cmd = [*SURGE, "crawl", "--no-progress", f"{server}/site/", "-d", "all", "-c", "4", "--per-host", "4",
+           "-o", str(out), "--state", str(st)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not (out.exists() and sum(1 for _ in out.open("rb")) >= 100):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert b"Resume with: surge crawl" in err and b"Traceback" not in err
+    r = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "requests were done before" in r.stderr
+    got = rows(out)
+    assert Counter(g["url"] for g in got).most_common(1)[0][1] == 1
+    assert len([g for g in got if g["error"] is None]) == site_reachable(PAGES, LINKS, SEED)
