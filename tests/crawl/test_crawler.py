@@ -242,3 +242,18 @@ async def test_sitemap_seeds_every_page_it_lists() -> None:
     smap = next(o for o in with_map if o.url == f"{url}/sitemap.xml")
     assert smap.depth == 0 and smap.links is not None and len(smap.links) == 200
     assert smap.body is None  # read for its links, not kept
+
+
+async def test_robots_rules_are_kept_for_a_bounded_number_of_origins() -> None:
+    from surge.crawl.robots import RobotsGate
+    from surge.http import Client
+
+    async with site(pages=5, links=1) as a, site(pages=5, links=1) as b, site(pages=5, links=1) as c, \
+            Client() as client:
+        gate = RobotsGate(client, max_origins=2)
+        for origin in (a, b, c):  # three ports: three origins
+            assert (await gate.request("GET", f"{origin}/site/")).status == 200
+        assert gate.fetched == 3 and gate.allows(f"{a}/site/") is None  # the oldest is forgotten
+        assert gate.allows(f"{c}/site/private/1") is False
+        await gate.request("GET", f"{a}/site/")
+        assert gate.fetched == 4

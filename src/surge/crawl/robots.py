@@ -37,13 +37,17 @@ class RobotsGate:
 
     ``user_agent`` is the product token matched against robots.txt groups (``surge`` matches
     ``User-agent: surge`` and falls back to ``*``). ``fetched`` counts robots.txt requests made,
-    ``blocked`` requests refused. ``crawl_delay(url)`` is the delay its origin asks for, if any.
+    ``blocked`` requests refused. ``crawl_delay(url)`` is the delay its origin asks for, if any. At most
+    ``max_origins`` robots.txt are kept (the oldest is forgotten first, and fetched again if needed).
     """
 
-    def __init__(self, client: Any, user_agent: str = "surge") -> None:
+    def __init__(self, client: Any, user_agent: str = "surge", *, max_origins: int = 10_000) -> None:
         self._client = client
         self.user_agent = user_agent
-        self._rules: dict[str, Any] = {}  # origin -> Protego, _ALLOW_ALL or _DISALLOW_ALL
+        # origin -> Protego, _ALLOW_ALL or _DISALLOW_ALL. A broad crawl meets millions of origins: the oldest
+        # known is forgotten past max_origins (fetched again if it comes back), so memory stays bounded.
+        self._rules: dict[str, Any] = {}
+        self.max_origins = max_origins
         self._fetching: dict[str, asyncio.Future[Any]] = {}
         self.fetched = 0
         self.blocked = 0
@@ -116,7 +120,10 @@ class RobotsGate:
                     del self._fetching[origin]
                     fut.cancel()
                     raise
-                self._rules[origin] = rules
+                rules_of = self._rules
+                rules_of[origin] = rules
+                if len(rules_of) > self.max_origins:
+                    del rules_of[next(iter(rules_of))]
                 del self._fetching[origin]
                 fut.set_result(rules)
                 if self.on_rules is not None:
