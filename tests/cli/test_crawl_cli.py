@@ -6,13 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
+from cli_procs import lines, wait_for
 
 from surge.server.site import site_reachable
 
@@ -85,12 +85,7 @@ def test_kill_9_then_rerun_crawls_every_page_once(server: str, tmp_path: Path) -
     killed = 0
     for threshold in (50, 400, 900):
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while proc.poll() is None and time.monotonic() < deadline:
-            if out.exists() and out.stat().st_size and sum(1 for _ in out.open("rb")) >= threshold:
-                break
-            time.sleep(0.005)
-        if proc.poll() is None:
+        if wait_for(lambda k=threshold: lines(out) >= k, proc):  # type: ignore[misc]
             os.kill(proc.pid, signal.SIGKILL)
             killed += 1
         proc.wait(timeout=10)
@@ -108,10 +103,7 @@ def test_ctrl_c_drains_says_how_to_resume_and_the_rerun_finishes(server: str, tm
     cmd = [*SURGE, "crawl", "--no-progress", f"{server}/site/", "-d", "all", "-c", "4", "--per-host", "4",
            "-o", str(out), "--state", str(st)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while not (out.exists() and sum(1 for _ in out.open("rb")) >= 100):
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.005)
+    assert wait_for(lambda: lines(out) >= 100, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err

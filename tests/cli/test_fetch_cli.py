@@ -15,6 +15,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from cli_procs import lines, wait_for
 
 SURGE = [sys.executable, "-m", "surge"]
 pytestmark = pytest.mark.slow
@@ -34,26 +35,6 @@ def server() -> Iterator[str]:
 def surge_fetch(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*SURGE, "fetch", "--no-progress", *args], check=False, capture_output=True,
                           text=True, timeout=60, **kw)  # type: ignore[call-overload,no-any-return]
-
-
-def wait_for(cond: object, proc: subprocess.Popen[bytes], limit: float = 20.0) -> bool:
-    """Poll a condition on a subprocess's files (a child process has no event to await)."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if cond():  # type: ignore[operator]
-            return True
-        if proc.poll() is not None:
-            return False
-        time.sleep(0.005)
-    raise AssertionError("condition not reached")
-
-
-def lines(path: Path) -> int:
-    try:
-        with path.open("rb") as f:
-            return sum(1 for _ in f)
-    except FileNotFoundError:
-        return 0
 
 
 def check_exactly_once(out: Path, n: int) -> None:
@@ -131,7 +112,7 @@ def test_signal_drains_then_resume_completes_exactly_once(server: str, tmp_path:
     cmd = [*SURGE, "fetch", "--no-progress", "-i", str(urls), "-o", str(out), "--state", str(st), "-c", "40",
            "--per-host", "40"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    wait_for(lambda: lines(out) >= 100, proc)  # type: ignore[arg-type]
+    wait_for(lambda: lines(out) >= 100, proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == code, err

@@ -6,7 +6,6 @@ Each prints a Markdown table with the command, machine and date (for BENCHMARKS.
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from typing import Any
 import click
 
 from surge.bench.targets import HarnessError
+from surge.cli.fetch import command_line
 from surge.errors import ConfigError
 
 __all__ = ["bench"]
@@ -28,10 +28,6 @@ def _int_list(value: str) -> tuple[int, ...]:
     if not out or min(out) < 1:
         raise ConfigError(f"expected comma-separated numbers ≥ 1, got {value!r}")
     return out
-
-
-def _command_line() -> str:
-    return "surge " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 @contextmanager
@@ -86,7 +82,7 @@ def loops(*, loops: tuple[str, ...], tasks: str, ops: int, echo: int, repeat: in
         raise ConfigError(f"unknown loop {unknown[0]!r} (choose from {', '.join(KNOWN_LOOPS)})")
     with _harness_errors():
         res = run_loops(loops=loops or None, tasks=_int_list(tasks), ops=ops, echo=echo, repeat=repeat)
-    res.command = _command_line()
+    res.command = command_line()
     emit(res, as_json, lambda: machine_header("Event loops (playbook §6)", res.command, res.machine)
          + "\n" + res.markdown() + f"\n\nops/s = operations / seconds, median of {repeat}; "
          "×asyncio = asyncio's time / this loop's time.")
@@ -129,7 +125,7 @@ def steps(*, urls: int, delay_ms: int, target: str | None, steps: tuple[str, ...
     with _harness_errors():
         res = run_steps(urls=urls, delay_ms=delay_ms, target=_check_target(target), steps=steps or STEP_NAMES,
                         fetch_loop=fetch_loop, progress=_progress(quiet or as_json))
-    res.command = _command_line()
+    res.command = command_line()
     emit(res, as_json, lambda: machine_header("Crawler steps (playbook §5)", res.command, res.machine)
          + "\n" + res.markdown())
 
@@ -162,7 +158,7 @@ def http(*, requests: int, connections: int, target: str | None, clients: tuple[
                        clients=clients or CLIENTS, loops=loops or ("asyncio", "uvloop"),
                        server_loop=server_loop, wrk_duration=wrk_duration,
                        progress=_progress(quiet or as_json))
-    res.command = _command_line()
+    res.command = command_line()
     emit(res, as_json, lambda: machine_header("100,000 requests (playbook §7)", res.command, res.machine)
          + f"\nTarget: {res.target} ({res.target_kind}); {res.requests:,} requests, {res.connections} "
          "connections.\n\n" + res.markdown())

@@ -6,13 +6,12 @@ the frontier's (depth, budget, scope, robots).
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
 import click
 
-from surge.cli.fetch import _command_line, fingerprint, run_command, run_options, run_settings
+from surge.cli.fetch import command_line, fingerprint, run_command, run_options, run_settings
 from surge.errors import ConfigError
 
 __all__ = ["crawl"]
@@ -69,14 +68,12 @@ def crawl(urls: tuple[str, ...], input_path: str | None, depth: str, max_pages: 
         except ValueError:
             raise ConfigError(f"-d: expected a number or all, got {depth!r}") from None
     rs = run_settings(kw, concurrency="auto", per_host=8, max_body="10MB")
-    output = rs.output
     identity = {
         "crawl": seeds, "depth": max_depth, "max_pages": max_pages, "scope": scope, "include": include,
         "exclude": exclude, "robots": not no_robots, "sitemap": sitemap, "headers": rs.headers,
-        "output": os.path.abspath(output) if output not in (None, "-") else output,
-        "save_body": rs.save_body, "save_headers": rs.save_headers,
+        **rs.identity(),
     }
-    command = _command_line()
+    command = command_line()
     agent = next((v for k, v in rs.headers if k.lower() == "user-agent"), "surge")
     crawler = Crawler(seeds, depth=max_depth, max_pages=max_pages, scope=scope, include=include,
                       exclude=exclude, robots=not no_robots, sitemap=sitemap,

@@ -19,8 +19,8 @@ import orjson
 
 from surge.errors import ConfigError, SurgeError
 
-__all__ = ["RunSettings", "fetch", "parse_duration", "parse_size", "run_command", "run_options",
-           "run_settings"]
+__all__ = ["RunSettings", "command_line", "fetch", "parse_duration", "parse_size", "run_command",
+           "run_options", "run_settings"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
@@ -80,9 +80,9 @@ def _writable(path: str, flag: str) -> None:
         raise ConfigError(f"{flag} {path}: not writable")
 
 
-def _command_line() -> str:
-    args = sys.argv[1:]
-    return shlex.join(["surge", *args])
+def command_line() -> str:
+    """The surge command as typed (for resume messages and state fingerprints' descriptions)."""
+    return shlex.join(["surge", *sys.argv[1:]])
 
 
 # Options of every command that runs the engine (surge fetch, surge crawl), in --help order after each
@@ -164,6 +164,12 @@ class RunSettings:
     report: str | None
     progress: bool
     drain: float
+
+    def identity(self) -> dict[str, Any]:
+        """What of these options makes a state dir "the same run" (see :func:`fingerprint`)."""
+        output = self.output
+        return {"output": os.path.abspath(output) if output not in (None, "-") else output,
+                "save_body": self.save_body, "save_headers": self.save_headers}
 
     def fetcher_options(self) -> dict[str, Any]:
         """Keyword arguments for :class:`~surge.engine.fetcher.Fetcher` (the crawler passes them on)."""
@@ -288,16 +294,14 @@ def fetch(urls: tuple[str, ...], input_path: str | None, count: int | None, dura
     else:
         source = ArgsSource(list(urls), defaults, count=count, forever=dur is not None and count is None)
 
-    output = rs.output
     identity = {
         "urls": list(urls),
         "input": os.path.abspath(input_path) if input_path not in (None, "-") else input_path,
         "n": count, "method": meth, "headers": rs.headers,
         "data": hashlib.sha256(body).hexdigest() if body else None,
-        "output": os.path.abspath(output) if output not in (None, "-") else output,
-        "save_body": rs.save_body, "save_headers": rs.save_headers,
+        **rs.identity(),
     }
-    command = _command_line()
+    command = command_line()
     options = rs.fetcher_options()
     options.update(method=meth, body=body)
     fetcher = Fetcher(**options, fingerprint=fingerprint(identity), describe=command, duration=dur)

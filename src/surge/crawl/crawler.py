@@ -23,17 +23,12 @@ from surge.engine.hostpolicy import origin_of
 from surge.engine.items import Outcome, WorkItem
 from surge.engine.workqueue import Lease
 from surge.errors import ConfigError
+from surge.http.models import media_type
 
 __all__ = ["Crawler", "crawl"]
 
 _HTML = ("text/html", "application/xhtml+xml")
 _SITEMAP_TYPES = ("application/xml", "text/xml", "application/gzip", "application/x-gzip")
-
-
-def _is_html(content_type: str | None) -> bool:
-    if content_type is None:
-        return False
-    return content_type.split(";", 1)[0].strip().lower() in _HTML
 
 
 class Crawler:
@@ -64,15 +59,12 @@ class Crawler:
         seeds = list(seeds)
         if not seeds:
             raise ConfigError("give at least one seed URL")
-        canonical = [canonicalize(s) for s in seeds]
-        bad = next((s for s, c in zip(seeds, canonical, strict=True) if c is None), None)
-        if bad is not None:
-            raise ConfigError(f"seed {bad!r} is not an http(s) URL surge can crawl")
-        self.frontier = Frontier(Scope([c for c in canonical if c], scope, include=include, exclude=exclude),
+        canonical = [c for c in map(canonicalize, seeds) if c is not None]  # Frontier.seeds refuses the rest
+        self.frontier = Frontier(Scope(canonical, scope, include=include, exclude=exclude),
                                  depth=depth, max_pages=max_pages)
         if sitemap:
             # Each seed origin's sitemap.xml is a seed too; the URLs it lists enter one level deeper.
-            seeds += [origin_of(c) + "/sitemap.xml" for c in canonical if c]
+            seeds += [origin_of(c) + "/sitemap.xml" for c in canonical]
         self.sitemap = sitemap
         self.seed_items = self.frontier.seeds(seeds)
         self.robots = robots
@@ -130,18 +122,20 @@ class Crawler:
             if o.error == "robots":
                 o.attempts = 0  # refused before sending
             status = o.status or 0
-            if 200 <= status < 300 and o.body is not None and _is_html(o.content_type):
+            html = media_type(o.content_type) in _HTML
+            if 200 <= status < 300 and o.body is not None and (html or self.sitemap):
                 body: str | bytes = o.body if o.body_encoding == "utf-8" else base64.b64decode(o.body)
-                links, nofollow = extract_links(body, o.url)
-                o.links = links
-                self.pages += 1
-                if not nofollow:
-                    new += frontier.admit(links, depth=item.depth + 1, parent=o.url)
-            elif self.sitemap and 200 <= status < 300 and o.body is not None:
-                raw = o.body.encode() if o.body_encoding == "utf-8" else base64.b64decode(o.body)
-                if is_sitemap(raw):
-                    o.links = extract_sitemap(raw, o.url)
-                    new += frontier.admit(o.links, depth=item.depth + 1, parent=o.url)
+                if html:
+                    links, nofollow = extract_links(body, o.url)
+                    o.links = links
+                    self.pages += 1
+                    if not nofollow:
+                        new += frontier.admit(links, depth=item.depth + 1, parent=o.url)
+                elif self.sitemap:
+                    raw = body.encode() if isinstance(body, str) else body
+                    if is_sitemap(raw):
+                        o.links = extract_sitemap(raw, o.url)
+                        new += frontier.admit(o.links, depth=item.depth + 1, parent=o.url)
             elif 300 <= status < 400 and o.headers:
                 # A redirect is a link: its target goes through scope, robots.txt, dedup and depth.
                 location = next((v for k, v in o.headers if k.lower() == "location"), None)

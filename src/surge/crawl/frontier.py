@@ -82,15 +82,7 @@ def trap_reason(url: str) -> str | None:
     path segment that repeats ``MAX_SEGMENT_REPEATS`` times (``/a/b/a/b/a/b``: relative links that resolve
     one level deeper on every page, or calendars linking forward for ever show up as one of the two).
     """
-    start = url.find("/", url.find("://") + 3)
-    if start < 0:
-        return None
-    end = len(url)
-    for c in "?#":
-        i = url.find(c, start)
-        if 0 <= i < end:
-            end = i
-    segments = [s for s in url[start:end].split("/") if s]
+    segments = [s for s in urlsplit(url).path.split("/") if s]
     if len(segments) > MAX_PATH_SEGMENTS:
         return "path_depth"
     if len(segments) >= MAX_SEGMENT_REPEATS:
@@ -138,10 +130,6 @@ class Frontier:
             self._seen.add(hash(url))
             n += 1
         self.admitted = max(self.admitted, n)
-
-    def seen(self, url: str) -> bool:
-        """Mark ``url`` (canonical) as seen; return whether it had been seen before."""
-        return not self._see(url)
 
     def admit(self, links: Iterable[str], *, depth: int, parent: str) -> list[WorkItem]:
         """The WorkItems for the new links among ``links``, found at ``depth - 1`` on the page ``parent``."""

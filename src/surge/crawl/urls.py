@@ -9,7 +9,7 @@ an exception.
 from __future__ import annotations
 
 import re
-from typing import Any
+from functools import lru_cache
 from urllib.parse import urljoin
 
 from w3lib.url import canonicalize_url
@@ -66,7 +66,6 @@ _PLAIN_PATH = re.compile(r"[A-Za-z0-9._~/-]+")
 _PLAIN_ABSOLUTE = re.compile(r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*(?::([1-9][0-9]{0,4}))?"
                              r"(?:/(?:[A-Za-z0-9_~-][A-Za-z0-9._~-]*)?)+")
 _ORIGIN = re.compile(r"https?://[^/?#]+")
-_canonical_base: list[Any] = ["", False]  # the last base seen, and whether it is canonical
 
 
 def resolve(base: str, href: str) -> str | None:
@@ -118,28 +117,27 @@ def _backslashes_as_slashes(href: str) -> str:
     return href[:cut].replace("\\", "/") + href[cut:]
 
 
+@lru_cache(maxsize=64)
+def _is_canonical(base: str) -> bool:
+    # Asked once a page (its links share the base), not once a link.
+    return canonicalize(base) == base
+
+
 def _join_plain(base: str, href: str) -> str | None:
     # RFC 3986 5.2: merge with the base's directory (or take an absolute path), remove dot segments. On a
     # canonical base with a plain path the result is canonical as it stands; anything else takes the slow way.
     m = _ORIGIN.match(base)
     if m is None:
         return None
-    if base != _canonical_base[0]:
-        # One check a page (its links share the base), not a link.
-        _canonical_base[0], _canonical_base[1] = base, canonicalize(base) == base
-    if not _canonical_base[1]:
+    if not _is_canonical(base):
         return None
     origin = m[0]
     if href[0] == "/":
         path = href
     else:
-        rest = base[m.end():]
-        end = len(rest)
-        for c in "?#":
-            i = rest.find(c)
-            if 0 <= i < end:
-                end = i
-        path = rest[:rest.rfind("/", 0, end) + 1] + href
+        rest = base[m.end():]  # canonical: a path, maybe a query, no fragment
+        query = rest.find("?")
+        path = rest[:rest.rfind("/", 0, query if query >= 0 else len(rest)) + 1] + href
     if "//" in path:
         return None  # urljoin drops empty segments, RFC 3986 keeps them: leave the choice to the slow way
     out: list[str] = []

@@ -22,7 +22,7 @@ from surge.engine.items import Outcome, encode_body
 from surge.engine.workqueue import Lease, WorkQueue
 from surge.errors import ERROR_KINDS, ConfigError, InvalidURL, PoolClosed, RequestError
 from surge.http.client import Submitted
-from surge.http.models import NOT_READ
+from surge.http.models import NOT_READ, media_type
 
 __all__ = [
     "DEFAULT_RETRY_KINDS",
@@ -53,9 +53,7 @@ def _ms(seconds: float) -> float:
 
 def _keeps_body(types: frozenset[str] | None, content_type: str | None) -> bool:
     """Whether a response of ``content_type`` keeps its body in the record (``EngineOptions.body_types``)."""
-    if types is None:
-        return True
-    return content_type is not None and content_type.split(";", 1)[0].strip().lower() in types
+    return types is None or media_type(content_type) in types
 
 
 def _error_kind(exc: BaseException) -> str:
@@ -758,7 +756,7 @@ class Engine:
                                       lease.started_at, lease.key)
                 if save_headers:
                     outcome.headers = resp.headers.items()
-                if keep_body and (body_types is None or _keeps_body(body_types, ct)):
+                if keep_body and _keeps_body(body_types, ct):
                     outcome.body, outcome.body_encoding = encode_body(resp.content)
                 if item.depth:
                     outcome.depth = item.depth

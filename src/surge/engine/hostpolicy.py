@@ -150,7 +150,7 @@ class HostPolicy:
             if self.adaptive and self.per_host is not None:
                 limiter = ConcurrencyLimit(self.per_host, algorithm=AIMD(backoff=0.7), min_limit=1,
                                            max_limit=self.per_host, clock=self._clock)
-            per_second = self.host_rates.get(key, self.host_rate) if self.host_rates else self.host_rate
+            per_second = self.host_rates.get(key, self.host_rate)
             rate = (RateLimiter(per_second, self.host_burst, clock=self._clock)
                     if per_second is not None else None)
             h = HostState(key, limit, limiter, rate, self.breaker_cooldown)

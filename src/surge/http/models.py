@@ -16,7 +16,7 @@ from surge.http.head import header_value, parse_head
 if TYPE_CHECKING:
     from surge.http.client import ResponseStream
 
-__all__ = ["Headers", "Limits", "PoolStatistics", "Response", "Timeout"]
+__all__ = ["Headers", "Limits", "PoolStatistics", "Response", "Timeout", "media_type"]
 
 # Response._content_type before it is read (None is a valid value: no Content-Type).
 NOT_READ: Any = object()
@@ -297,6 +297,17 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<Response [{self.status}] {self.url}>"
+
+
+def media_type(content_type: str | None) -> str | None:
+    """The media type of a Content-Type value, lower-cased, without parameters (``text/html``), or None.
+
+    >>> media_type("Text/HTML; charset=utf-8")
+    'text/html'
+    """
+    if content_type is None:
+        return None
+    return content_type.split(";", 1)[0].strip().lower()
 
 
 def _charset(content_type: str | None) -> str | None:
