@@ -86,10 +86,15 @@ NOW = 1_700_000_000.0
         ("0", 0.0),
         ("  30 ", 30.0),
         ("1.5", 1.5),
-        ("301", 300.0),
+        ("61", 60.0),
         (email.utils.formatdate(NOW + 42, usegmt=True), 42.0),
         (email.utils.formatdate(NOW - 42, usegmt=True), 0.0),
-        (email.utils.formatdate(NOW + 10_000, usegmt=True), 300.0),
+        (email.utils.formatdate(NOW + 10_000, usegmt=True), 60.0),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 60.0),
+        ("99999999", 60.0),
+        ("9" * 200, 60.0),
+        ("7, 7", 7.0),
+        ("1.5", 1.5),
         ("Sun, 06 Nov 1994 08:49:37", 0.0),  # no zone: read as GMT, long past
         ("-5", None),
         ("", None),
@@ -140,10 +145,13 @@ def test_policy_deadline() -> None:
 def test_policy_prefers_retry_after_and_caps_it() -> None:
     policy = RetryPolicy(attempts=5, backoff=Backoff(base=1, jitter=False), max_retry_after=60.0)
     assert policy.next_delay(1, TimeoutError(), retry_after=7.0) == 7.0
-    assert policy.next_delay(1, TimeoutError(), retry_after=600.0) == 60.0
+    assert policy.next_delay(1, TimeoutError(), retry_after=60.0) == 60.0
+    # Longer than the cap: not obeyed, and not disobeyed by retrying sooner either: the failure stands.
+    assert policy.next_delay(1, TimeoutError(), retry_after=600.0) is None
     assert policy.next_delay(1, RateLimited(12.0)) == 12.0
     assert policy.next_delay(1, RateLimited("3")) == 3.0
-    assert policy.next_delay(1, RateLimited("9999")) == 60.0
+    assert policy.next_delay(1, RateLimited("9999")) is None
+    assert policy.next_delay(1, RateLimited(float("inf"))) is None
     assert policy.next_delay(1, RateLimited("garbage")) == 1.0  # unreadable: back off instead
     assert policy.next_delay(1, RateLimited(None)) is None  # nothing says it is worth retrying
     deadline = RetryPolicy(attempts=5, deadline=5.0)

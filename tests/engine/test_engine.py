@@ -132,6 +132,42 @@ async def test_retry_after_pauses_one_host_while_others_proceed() -> None:
     assert max(fast_done) < 1.5
 
 
+@pytest.mark.looptime
+@pytest.mark.parametrize("ask", ["99999999", "9" * 300, "Fri, 31 Dec 9999 23:59:59 GMT", "3600"])
+async def test_an_absurd_retry_after_neither_stalls_its_host_nor_is_retried(ask: str) -> None:
+    # A server asking for three years (or a day) between requests: its answer stands as the outcome, and the
+    # host's other requests (retries of 503s included) wait at most max_retry_after, not for ever.
+    async with serve() as url:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        urls = [f"{url}/status/429?retry_after={ask}"] + [f"{url}/status/200?i={i}" for i in range(20)] \
+            + [f"{url}/status/503?retry_after=1&i={i}" for i in range(3)]
+        got = await run_engine(urls, concurrency=4, max_retry_after=10.0,
+                               retry=RetryPolicy(attempts=3, backoff=Backoff(0.01, 0.01)))
+        took = loop.time() - start
+    by = {o.url.removeprefix(url): o for _, o in got}
+    assert len(got) == len(urls)
+    absurd = by[f"/status/429?retry_after={ask}"]
+    assert (absurd.status, absurd.attempts, absurd.error) == (429, 1, None)
+    assert all(o.status == 200 for _, o in got if "/status/200" in o.url)
+    assert all(o.status == 503 and o.attempts == 3 for _, o in got if "/status/503" in o.url)
+    # The host paused once for the cap (10 s), and the 503s' 1 s asks were obeyed: far from three years.
+    assert 10.0 <= took < 30.0
+
+
+@pytest.mark.looptime
+async def test_a_retry_after_within_the_cap_is_obeyed_and_retried() -> None:
+    async with serve() as url:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        got = await run_engine([f"{url}/status/503?retry_after=8"], concurrency=1, max_retry_after=10.0,
+                               retry=RetryPolicy(attempts=2))
+        took = loop.time() - start
+    [(_, o)] = got
+    assert (o.status, o.attempts) == (503, 2)
+    assert 8.0 <= took < 9.0
+
+
 def test_retry_timers_do_not_spin_on_uvloop() -> None:
     # uvloop fires a timer up to 0.5 ms before the time asked (whole milliseconds). A worker woken before
     # its retry is due finds nothing to take; if the engine then re-armed the timer for the same instant it

@@ -118,16 +118,20 @@ class Backoff:
 
 
 _DELTA_SECONDS = re.compile(r"\d+(?:\.\d+)?")
+# The same header twice, joined by a proxy or by surge's own header access: "120, 120".
+_REPEATED_DELTA = re.compile(r"(\d+(?:\.\d+)?)(?:\s*,\s*\d+(?:\.\d+)?)+")
 
 
-def parse_retry_after(value: str | None, *, now: float | None = None, cap: float = 300.0) -> float | None:
+def parse_retry_after(value: str | None, *, now: float | None = None, cap: float = 60.0) -> float | None:
     """Seconds to wait from a Retry-After header value, at most ``cap``; None if absent or unreadable.
 
-    Accepts delta-seconds ("120", also "1.5") and an HTTP-date (a date already past means 0.0). ``now`` is
-    the wall-clock time (``time.time()``) to measure a date from.
+    Accepts delta-seconds ("120", also "1.5", and a repeated field joined as "120, 120": the first) and an
+    HTTP-date (a date already past means 0.0). ``now`` is the wall-clock time (``time.time()``) to measure
+    a date from. Negative, garbage, ``inf``/``nan`` and exponent forms are unreadable; absurdly large
+    values (a hundred digits, the year 9999) are ``cap``. Pass ``cap=math.inf`` to learn what was asked.
 
-    >>> [parse_retry_after(v) for v in ("120", "9999", "-1", "soon", None)]
-    [120.0, 300.0, None, None, None]
+    >>> [parse_retry_after(v) for v in ("30", "9999", "-1", "soon", "7, 7", None)]
+    [30.0, 60.0, None, None, 7.0, None]
     >>> parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0)
     10.0
     """
@@ -137,14 +141,20 @@ def parse_retry_after(value: str | None, *, now: float | None = None, cap: float
     if not value:
         return None
     if _DELTA_SECONDS.fullmatch(value):
-        return min(float(value), cap)
+        return min(float(value), cap)  # float(): a 300-digit number is inf, never an int-parsing error
+    repeated = _REPEATED_DELTA.fullmatch(value)
+    if repeated is not None:
+        return min(float(repeated.group(1)), cap)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)  # RFC 9110: HTTP dates are GMT
-    delta = when.timestamp() - (time.time() if now is None else now)
+    try:
+        delta = when.timestamp() - (time.time() if now is None else now)
+    except (OverflowError, OSError, ValueError):
+        return None
     return min(max(delta, 0.0), cap)
 
 
@@ -163,15 +173,16 @@ def default_retry_on(exc: BaseException) -> bool:
     return getattr(exc, "retry_after", None) is not None
 
 
-def _retry_after_of(exc: BaseException | None, cap: float) -> float | None:
+def _retry_after_of(exc: BaseException | None) -> float | None:
+    # What the exception says the server asked for, uncapped (the policy compares it with its cap).
     value = getattr(exc, "retry_after", None)
     if value is None:
         return None
     if isinstance(value, str):
-        return parse_retry_after(value, cap=cap)
+        return parse_retry_after(value, cap=math.inf)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    if value >= 0 and math.isfinite(value):
+    if value >= 0 and not math.isnan(value):
         return float(value)
     return None
 
@@ -184,26 +195,32 @@ class RetryPolicy:
     retrying when the next wait would end past it. ``retry_on`` decides which exceptions are worth another
     try (default: ``default_retry_on``). A server's Retry-After -- passed as ``retry_after`` or found on the
     exception as an attribute ``retry_after`` (seconds as a number, or the raw header string) -- replaces
-    the backoff, capped at ``max_retry_after``.
+    the backoff. A server asking for longer than ``max_retry_after`` is not retried at all: waiting less
+    than it asked would disobey it, and waiting what it asked (``Retry-After: 99999999`` is three years)
+    would never end, so the failure stands.
 
     >>> policy = RetryPolicy(attempts=3, backoff=Backoff(base=1, jitter=False))
     >>> [policy.next_delay(n, TimeoutError()) for n in (1, 2, 3)]
     [1.0, 2.0, None]
     >>> policy.next_delay(1, None, retry_after=7.0), policy.next_delay(1, ValueError())
     (7.0, None)
+    >>> policy.next_delay(1, None, retry_after=3600.0) is None  # longer than max_retry_after: give up
+    True
     """
 
     attempts: int = 3
     deadline: float | None = None
     backoff: Backoff = field(default_factory=Backoff)
     retry_on: Callable[[BaseException], bool] = default_retry_on
-    max_retry_after: float = 300.0
+    max_retry_after: float = 60.0
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ValueError(f"attempts must be >= 1, got {self.attempts!r}")
         if self.deadline is not None and not self.deadline >= 0:
             raise ValueError(f"deadline must be >= 0, got {self.deadline!r}")
+        if not self.max_retry_after >= 0:
+            raise ValueError(f"max_retry_after must be >= 0, got {self.max_retry_after!r}")
 
     def next_delay(
         self,
@@ -226,9 +243,11 @@ class RetryPolicy:
         if exc is not None and (not isinstance(exc, Exception) or not self.retry_on(exc)):
             return None  # CancelledError, KeyboardInterrupt and the like are never retried
         if retry_after is None:
-            retry_after = _retry_after_of(exc, self.max_retry_after)
+            retry_after = _retry_after_of(exc)
         if retry_after is not None and retry_after >= 0:
-            delay = min(float(retry_after), self.max_retry_after)
+            if retry_after > self.max_retry_after:
+                return None  # the server asked for longer than we wait: its answer stands
+            delay = float(retry_after)
         else:
             delay = self.backoff.delay(attempt)
         if self.deadline is not None and elapsed + delay > self.deadline:

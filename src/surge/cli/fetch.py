@@ -108,6 +108,9 @@ _RUN_OPTIONS = (
                  help="Comma list of statuses (503, 5xx) and error classes (connect, timeout, "
                       "timeout_read...); default = 429,500,502,503,504,connect,timeout; none = never."),
     click.option("--max-redirects", type=int, default=10, show_default=True),
+    click.option("--max-retry-after", default="60s", show_default=True, metavar="DURATION",
+                 help="Longest pause a server's Retry-After (or robots.txt Crawl-delay) may impose; a "
+                      "server asking for longer is not retried."),
     click.option("--max-body", default=None, metavar="SIZE",
                  help="Cap on a response body (default 64MB; crawls 10MB)."),
     click.option("--save-body", is_flag=True,
@@ -153,6 +156,7 @@ class RunSettings:
     retries: int
     retry_rules: Any
     max_redirects: int
+    max_retry_after: float
     max_body: int
     save_body: bool
     save_headers: bool
@@ -181,8 +185,9 @@ class RunSettings:
             per_host=self.per_host, rate=self.rate, host_rate=self.host_rate, headers=self.headers,
             timeout=self.timeout, connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
             retries=self.retries, retry_on=self.retry_rules, backoff=Backoff(0.2, 10.0),
-            max_redirects=self.max_redirects, max_body=self.max_body, save_body=self.save_body,
-            save_headers=self.save_headers, verify=not self.insecure, output=self.output, state=self.state,
+            max_redirects=self.max_redirects, max_retry_after=self.max_retry_after, max_body=self.max_body,
+            save_body=self.save_body, save_headers=self.save_headers, verify=not self.insecure,
+            output=self.output, state=self.state,
         )
 
 
@@ -237,6 +242,7 @@ def run_settings(kw: dict[str, Any], *, concurrency: int | str, per_host: int | 
         connect_timeout=parse_duration(kw["connect_timeout"], "--connect-timeout"),
         read_timeout=parse_duration(kw["read_timeout"], "--read-timeout"), retries=kw["retries"],
         retry_rules=RetryRules.parse(kw["retry_on"]), max_redirects=kw["max_redirects"],
+        max_retry_after=parse_duration(kw["max_retry_after"], "--max-retry-after"),
         max_body=parse_size(kw["max_body"] if kw["max_body"] is not None else max_body),
         save_body=kw["save_body"], save_headers=kw["save_headers"], insecure=kw["insecure"],
         loop_kind=kw["loop_kind"], output=output, state=state, as_json=as_json, report=report,

@@ -105,6 +105,9 @@ class Crawler:
         delay = self.gate.crawl_delay(origin + "/")
         engine = self.fetcher.engine
         if delay and engine is not None:
+            # A robots.txt asking for a day between requests would stall the crawl: the same cap as a
+            # Retry-After (--max-retry-after) bounds it.
+            delay = min(delay, engine.options.max_retry_after)
             engine.policy.set_host_rate(origin, 1.0 / delay)
             self.delayed_hosts[origin] = delay
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -157,6 +159,9 @@ class EngineOptions:
     the end only once every outcome is committed and the queue, asked after that last commit, is still empty.
     ``body_types``: with ``save_body``, the media types (``text/html``) whose bodies the record keeps; None:
     every body (a crawl reads HTML only, and encoding a 10 MB PDF to drop it costs time and memory).
+    ``max_retry_after``: the longest a server's Retry-After may pause its host (seconds). A request whose
+    server asks for longer is not retried (its 429/503 is its outcome) and its host pauses for this long;
+    the retry policy's own ``max_retry_after`` is set to it, so one number rules both.
     """
 
     concurrency: int = 50
@@ -174,6 +179,7 @@ class EngineOptions:
     flush_size: int = 1024
     flush_interval: float = 0.2
     lease_size: int = 0  # 0: from concurrency
+    max_retry_after: float = 60.0
 
 
 @dataclass(slots=True)
@@ -207,6 +213,10 @@ class Engine:
         self.options = opts = options if options is not None else EngineOptions()
         self.stats = stats
         self._commit = commit
+        if not opts.max_retry_after >= 0:
+            raise ConfigError(f"max_retry_after must be >= 0, got {opts.max_retry_after!r}")
+        if opts.retry.max_retry_after != opts.max_retry_after:
+            opts.retry = dataclasses.replace(opts.retry, max_retry_after=opts.max_retry_after)
         n = opts.max_concurrency if opts.adaptive else opts.concurrency
         if n < 1:
             raise ConfigError("concurrency must be at least 1")
@@ -521,6 +531,7 @@ class Engine:
         retry = opts.retry
         retry_statuses = opts.retry_rules.statuses
         retry_kinds = opts.retry_rules.kinds
+        max_pause = opts.max_retry_after
         limit = self.limit
         rate = self.rate
         emit = self._emit
@@ -625,8 +636,11 @@ class Engine:
             elapsed = resp.elapsed if error is None else perf_counter() - t0
             retry_after: float | None = None
             if status in _DROP:
-                retry_after = parse_retry_after(resp.headers.get("retry-after"))
-            woke = release(host, now(), elapsed, status, error, retry_after)
+                # What the server asked, uncapped: the retry policy gives up on an ask over the cap, and
+                # the host's pause is the ask or the cap, whichever is shorter.
+                retry_after = parse_retry_after(resp.headers.get("retry-after"), cap=math.inf)
+            woke = release(host, now(), elapsed, status, error,
+                           retry_after if retry_after is None or retry_after <= max_pause else max_pause)
             if woke and self._idle:
                 self._wake(1)  # the host has room again and someone is waiting for work
             if limit is not None:

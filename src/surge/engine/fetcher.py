@@ -77,7 +77,9 @@ class Fetcher:
     Concurrency is ``concurrency`` workers, or ``"auto"``: an adaptive limit (AIMD) up to
     ``max_concurrency`` that shrinks on 429/503/timeouts. ``per_host`` caps connections per host,
     ``rate``/``host_rate`` cap requests per second overall/per host. ``retries`` extra tries for results
-    matching ``retry_on`` (default 429, 500, 502, 503, 504 and connect/timeout errors; Retry-After honoured).
+    matching ``retry_on`` (default 429, 500, 502, 503, 504 and connect/timeout errors; Retry-After honoured
+    up to ``max_retry_after`` seconds: a server asking for longer is not retried, and its host pauses for
+    ``max_retry_after`` at most).
     ``timeout`` is the total per request; ``connect_timeout``/``read_timeout`` the phases.
     ``output`` is a path (format by extension) or a :class:`~surge.sinks.Sink`; ``state`` a directory that
     makes the run durable and resumable (rerun with the same arguments to resume).
@@ -109,6 +111,7 @@ class Fetcher:
         retry_on: str | RetryRules | None = None,
         backoff: Backoff | None = None,
         max_redirects: int = 10,
+        max_retry_after: float = 60.0,
         max_body: int | None = 64 * 2**20,
         save_body: bool = False,
         save_headers: bool = False,
@@ -134,6 +137,8 @@ class Fetcher:
                 raise ConfigError(f"{name} must be positive, got {value}")
         if per_host is not None and per_host < 1:
             raise ConfigError(f"per-host must be >= 1, got {per_host}")
+        if not max_retry_after >= 0:
+            raise ConfigError(f"max_retry_after must be >= 0, got {max_retry_after}")
         adaptive = concurrency == "auto"
         self.defaults = RequestDefaults(method, headers, body)
         self.options = EngineOptions(
@@ -141,7 +146,9 @@ class Fetcher:
             adaptive=adaptive,
             max_concurrency=max_concurrency,
             rate=rate,
-            retry=RetryPolicy(attempts=retries + 1, backoff=backoff or Backoff(0.2, 10.0)),
+            retry=RetryPolicy(attempts=retries + 1, backoff=backoff or Backoff(0.2, 10.0),
+                              max_retry_after=max_retry_after),
+            max_retry_after=max_retry_after,
             retry_rules=retry_on if isinstance(retry_on, RetryRules)
             else RetryRules.parse(retry_on) if retry_on is not None else RetryRules(),
             save_body=save_body,
