@@ -582,6 +582,10 @@ class Client:
             if isinstance(exc, RequestError) and exc.url is None:
                 exc.url = t.url
             self._call_back(t, None, exc)
+        except Exception as bug:
+            # Not a request failure but a bug: the submitter hears of it (the engine stops the run) rather
+            # than waiting for ever for a callback that would never come.
+            self._call_back(t, None, bug)
         else:
             self._call_back(t, resp, None)
 
