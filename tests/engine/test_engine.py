@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from surge.aio import Backoff, RetryPolicy, set_testing
-from surge.engine.engine import Engine, EngineOptions, RetryRules
+from surge.engine.engine import Engine, EngineOptions, EngineResult, RetryRules
 from surge.engine.fetcher import Fetcher, fetch
 from surge.engine.hostpolicy import HostPolicy
 from surge.engine.input import IterSource
@@ -449,3 +449,64 @@ async def test_body_types_keep_only_the_bodies_asked_for() -> None:
     kept = {(o.url.removeprefix(url), o.body is not None) for _, o in got}
     assert kept == {("/", False), ("/site/", True), ("/gzip", False)}
     assert all(o.body_encoding is None for _, o in got if o.body is None)
+
+
+class BuggySender:
+    """An HTTP client whose request() has a bug on URLs containing "bug" (a real Client underneath)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    async def request(self, method: str, url: str, **kw: Any) -> Any:
+        if "bug" in url:
+            raise KeyError("a bug, not a request failure")
+        return await self.client.request(method, url, **kw)
+
+
+class BuggyCallbacks(Client):
+    """A Client whose submit() path reports a bug (not a surge error) to its submitter for "bug" URLs."""
+
+    def submit(self, method: str, url: str, ticket: Any, keep_body: bool = True) -> bool:
+        if "bug" not in url:
+            return super().submit(method, url, ticket, keep_body)
+        ticket.active = True
+        asyncio.get_running_loop().call_soon(ticket.callback, ticket.ctx, None, ZeroDivisionError("bug"))
+        return True
+
+
+@pytest.mark.parametrize("path", ["awaited", "lanes"])
+async def test_a_bug_stops_the_run_and_leaves_it_resumable(path: str, tmp_path: Path) -> None:
+    # Only surge's own request errors become outcomes. Anything else raised while requesting is a bug: it
+    # stops every worker and the feeder, is raised from run(), the outcomes finished before it are still
+    # committed, and the state resumes to exactly one outcome per item.
+    async with serve() as url:
+        urls = [f"{url}/status/200?i={i}" for i in range(30)] + [f"{url}/status/200?bug"] \
+            + [f"{url}/status/200?j={i}" for i in range(30)]
+        committed: list[Outcome] = []
+
+        async def run(client: Any) -> EngineResult:
+            queue = await SQLiteQueue(tmp_path / "st", IterSource(urls)).open()
+
+            async def commit(batch: list[tuple[Lease, Outcome]]) -> None:
+                committed.extend(o for _, o in batch)
+                await queue.ack(batch)
+
+            try:
+                opts = EngineOptions(concurrency=4, flush_interval=0.01, record_cancelled=False)
+                engine = Engine(queue, client, commit, options=opts)
+                return await asyncio.wait_for(engine.run(), 10)
+            finally:
+                await queue.close()
+
+        expected = KeyError if path == "awaited" else ZeroDivisionError
+        async with (BuggyCallbacks() if path == "lanes" else Client()) as client:
+            sender = BuggySender(client) if path == "awaited" else client
+            with pytest.raises(expected):
+                await run(sender)
+        assert not any("bug" in o.url for o in committed)  # never dressed up as an outcome
+        assert all(o.status == 200 for o in committed) and len(committed) < len(urls)
+        urls[30] = f"{url}/status/200?fixed"  # the same key (the line number), now without the bug
+        async with Client() as client:
+            result = await run(client)
+    assert result.exhausted
+    assert sorted(int(o.key) for o in committed) == list(range(1, len(urls) + 1))

@@ -58,17 +58,27 @@ def _keeps_body(types: frozenset[str] | None, content_type: str | None) -> bool:
     return types is None or media_type(content_type) in types
 
 
+# What a request may fail with and still have an outcome: surge's request errors, a URL the input check let
+# through but the client cannot request, a socket error, a client closed under it. Anything else raised
+# from a request is a bug in surge and stops the run (never dressed up as an outcome).
+_OUTCOME_ERRORS = (RequestError, InvalidURL, OSError, PoolClosed)
+
+
 def _error_kind(exc: BaseException) -> str:
-    """The outcome error class of a failed request."""
+    """The outcome error class of a failed request; ``exc`` is one of ``_OUTCOME_ERRORS``."""
     if isinstance(exc, RequestError):
         return exc.kind
     if isinstance(exc, InvalidURL):
-        return "invalid_input"  # a URL the input check let through but the client cannot request
+        return "invalid_input"
     if isinstance(exc, PoolClosed):
         return "cancelled"
-    if isinstance(exc, OSError):
-        return "connect"
-    return "protocol"  # a response surge could not make sense of; never a crashed run
+    return "connect"  # OSError
+
+
+def _cause(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first error of a TaskGroup's failure: what the run stopped on (its siblings were cancelled)."""
+    first = group.exceptions[0]
+    return _cause(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 class _Lane:
@@ -293,18 +303,24 @@ class Engine:
         if track is not None:
             # The progress line reads the count when it redraws; nothing is reported per request.
             track(lambda: self.policy.in_flight)
-        feeder = loop.create_task(self._feed())
+        # Structured: the feeder and the workers are one TaskGroup, so a bug in any of them stops the others
+        # and is raised from here. The committer is a child of this call outside the group: it has to
+        # outlive the workers, because its last commit (after they stopped, even when this call is being
+        # cancelled) is what makes their outcomes done.
         committer = loop.create_task(self._commit_loop())
-        workers = [loop.create_task(self._worker()) for _ in range(self.workers)]
-        self._need.set()
+        bug: BaseException | None = None
         try:
-            await asyncio.gather(*workers)
+            async with asyncio.TaskGroup() as group:
+                feeder = group.create_task(self._feed())
+                workers = [group.create_task(self._worker()) for _ in range(self.workers)]
+                self._need.set()
+                await asyncio.wait(workers)
+                feeder.cancel()  # the workers ended: nothing more will be taken
         except asyncio.CancelledError:
             result.forced = True
-            for w in workers:
-                w.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
             raise
+        except BaseExceptionGroup as group_error:
+            bug = _cause(group_error)
         finally:
             if deadline is not None:
                 deadline.cancel()
@@ -312,8 +328,7 @@ class Engine:
                 self._timer.cancel()
             for t in watchers:
                 t.cancel()
-            feeder.cancel()
-            await asyncio.gather(feeder, *watchers, return_exceptions=True)
+            await asyncio.gather(*watchers, return_exceptions=True)
             self._finished = True
             self._flush.set()
             # The last commit must happen even while the run is being cancelled: it is what makes work done.
@@ -325,6 +340,8 @@ class Engine:
             if track is not None:
                 track(None)
                 self.stats.set_in_flight(0)
+        if bug is not None:
+            raise bug
         if self._commit_error is not None:
             raise self._commit_error
         if self._feed_error is not None:
@@ -617,8 +634,11 @@ class Engine:
                 resp, exc = back
                 if exc is None:
                     status = resp.status
-                else:
+                elif isinstance(exc, _OUTCOME_ERRORS):
                     error = _error_kind(exc)
+                else:
+                    policy.release(host, now())
+                    raise exc
             else:
                 try:
                     if item.headers or item.body is not None:
@@ -630,7 +650,7 @@ class Engine:
                 except asyncio.CancelledError:
                     self._cancelled(host, lease, perf_counter() - t0)
                     raise
-                except Exception as exc:  # every failure becomes the request's outcome
+                except _OUTCOME_ERRORS as exc:  # a request's failure is its outcome; anything else, a bug
                     error = _error_kind(exc)
             # A response carries the time the client measured; only a failure needs a clock read here.
             elapsed = resp.elapsed if error is None else perf_counter() - t0
