@@ -510,3 +510,43 @@ async def test_a_bug_stops_the_run_and_leaves_it_resumable(path: str, tmp_path: 
             result = await run(client)
     assert result.exhausted
     assert sorted(int(o.key) for o in committed) == list(range(1, len(urls) + 1))
+
+
+class AwaitedOnly:
+    """The same Client, seen without submit(): the engine takes its awaited path for every request."""
+
+    def __init__(self, client: Client) -> None:
+        self.request = client.request
+
+
+_PATHS = ["/", "/status/404", "/status/500", "/status/429?retry_after=1", "/status/204", "/status/304",
+          "/fault/reset", "/fault/bad-status", "/fault/redirect-loop", "/fault/short-body",
+          "/fault/truncated-chunked", "/fault/big-headers?kb=100", "/fault/gzip-bomb?mb=2", "/fault/endless",
+          "/bytes/5000", "/bytes/3000?chunked=1", "/redirect/2", "/gzip", "/deflate", "/brotli", "/zstd",
+          "/site/", "/headers"]
+
+
+def _comparable(o: Outcome) -> dict[str, Any]:
+    # Everything but the clock's readings (and the Date header, a clock reading too).
+    d = {k: v for k, v in o.__dict__.items() if k not in ("elapsed_ms", "ttfb_ms", "started_at")}
+    if d.get("headers"):
+        d["headers"] = [(k, v) for k, v in d["headers"] if k.lower() != "date"]
+    return d
+
+
+@pytest.mark.parametrize("save", [False, True])
+async def test_lanes_and_the_awaited_path_record_the_same(save: bool, no_backoff: None) -> None:
+    # The engine has two request paths: the lanes (the client's submit() callbacks) and the awaited
+    # request(). For the same responses, normal and hostile, they must write the same records.
+    async with serve() as url:
+        urls = [url + p for p in _PATHS]
+        records = []
+        for wrap in (lambda c: c, AwaitedOnly):
+            async with Client(max_redirects=3, max_body=1 << 20, timeout=Timeout(read=2.0, total=3.0)) as c:
+                got = await run_engine(urls, client=wrap(c), concurrency=4, save_body=save, save_headers=save,
+                                       retry=RetryPolicy(attempts=2))
+            records.append({o.key: _comparable(o) for _, o in got})
+    lanes, awaited = records
+    assert sorted(lanes, key=int) == sorted(awaited, key=int) == [str(i) for i in range(1, len(urls) + 1)]
+    for key in lanes:
+        assert lanes[key] == awaited[key], _PATHS[int(key) - 1]
