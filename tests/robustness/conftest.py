@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from fetch_runs import ABSURD_CAPPED, ONE_PORT, PER_PORT, Launch, Run, Variant, can_unshare
+from fetch_runs import ABSURD_CAPPED, ABSURD_DEFAULT, ONE_PORT, PER_PORT, Run, launch
 from hostile import Hostile
 
 
@@ -30,15 +30,11 @@ async def hostile(hostile_ca: trustme.CA) -> AsyncIterator[Hostile]:
         yield server
 
 
-def launch(variants: list[Variant], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
-    if not can_unshare():
-        pytest.skip("needs unshare --net (root or user namespaces) and ip")
-    workdir = tmp_path_factory.mktemp("fetch-runs")
-    started = [Launch(v, workdir) for v in variants]  # all at once: the runs mostly wait on timers
-    return {launched.variant.name: launched.wait() for launched in started}
-
-
 @pytest.fixture(scope="session")
-def fetch_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
-    """The CLI runs both test files read, made once per session."""
-    yield launch([ONE_PORT, PER_PORT, ABSURD_CAPPED], tmp_path_factory)
+def fetch_runs(request: pytest.FixtureRequest,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
+    """The CLI runs the hostile tests read, made once per session, together."""
+    variants = [ONE_PORT, PER_PORT, ABSURD_CAPPED]
+    if any(item.path.name == "test_hostile_pending.py" for item in request.session.items):
+        variants.append(ABSURD_DEFAULT)
+    yield launch(variants, tmp_path_factory.mktemp("fetch-runs"))

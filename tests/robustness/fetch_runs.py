@@ -15,12 +15,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import hostile
+import pytest
 
 BOUND = 60.0  # wall-clock limit of one run: the "nothing hangs" check, not a speed assertion
 BASE_PORT = 20000  # a fresh namespace has every port free
@@ -230,3 +231,48 @@ class Launch:
         server = json.loads(stats.read_text()) if stats.exists() else {}
         text = {name: (self.dir / name).read_text(errors="replace") for name in ("stdout", "stderr")}
         return Run(self.variant, self.lines, code, seconds, records, server, text["stdout"], text["stderr"])
+
+
+def launch(variants: list[Variant], workdir: Path) -> dict[str, Run]:
+    """Make the runs (all at once: they mostly wait on timers) and wait for them."""
+    if not can_unshare():
+        pytest.skip("needs unshare --net (root or user namespaces) and ip")
+    started = [Launch(v, workdir) for v in variants]
+    return {launched.variant.name: launched.wait() for launched in started}
+
+
+# -- the checks both test files make ---------------------------------------------------------------------
+
+
+RUNS = [ONE_PORT, PER_PORT]
+
+
+def outcome_params(pending: bool) -> Iterator[Any]:
+    """(variant name, line label) of each line of RUNS, the pending ones or the others."""
+    for v in RUNS:
+        for line in v.lines():
+            if (line.label.split("#")[0] in PENDING) == pending:
+                yield pytest.param(v.name, line.label, id=f"{v.name}-{line.label}")
+
+
+def check_outcome(run: Run, label: str) -> None:
+    line = next(x for x in run.lines if x.label == label)
+    r = run.record(label)
+    want = line.expect
+    seen = {"error": r["error"], "status": r["status"], "attempts": r["attempts"]}
+    expected = {"error": want.error, "status": want.status,
+                "attempts": r["attempts"] if want.attempts is None else want.attempts}
+    assert seen == expected, (label, r)
+    assert r["url"] == line.text[:2048]
+    assert r["ok"] is (want.status is not None and want.status < 400)
+
+
+def check_ends_as_documented(run: Run) -> None:
+    """Exit 0 within the bound, exactly one record per input line, a complete JSON summary."""
+    assert run.returncode == 0, (run.returncode, run.seconds, run.stderr[-2000:])
+    keys = [r["key"] for r in run.records]
+    assert sorted(keys, key=int) == [str(i) for i in range(1, len(run.lines) + 1)]
+    assert "Traceback" not in run.stderr
+    summary = json.loads(run.stdout.splitlines()[-1])  # the first line is the server's ports
+    assert summary["requests"] == len(run.lines)
+    assert summary["complete"] is True

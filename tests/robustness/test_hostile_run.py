@@ -1,4 +1,4 @@
-"""surge fetch over every hostile case ends, in bounded time, with one record per input line and the right class.
+"""surge fetch over every hostile case: bounded time, one record per input line, each of the right class.
 
 Two runs of the real CLI, each in its own network namespace (fetch_runs.py): every case on one host:port,
 and one port per case. The lines surge does not handle as it should yet are checked in
@@ -8,47 +8,21 @@ test_hostile_pending.py.
 from __future__ import annotations
 
 import base64
-import json
-from collections.abc import Iterator
-from typing import Any
 
 import hostile
 import pytest
-from fetch_runs import ABSURD_CAPPED, ONE_PORT, PENDING, PER_PORT, Run, Variant
+from fetch_runs import (
+    ABSURD_CAPPED,
+    PER_PORT,
+    RUNS,
+    Run,
+    Variant,
+    check_ends_as_documented,
+    check_outcome,
+    outcome_params,
+)
 
 pytestmark = pytest.mark.slow
-
-RUNS = [ONE_PORT, PER_PORT]
-
-
-def outcome_params(pending: bool) -> Iterator[Any]:
-    for v in RUNS:
-        for line in v.lines():
-            if (line.label.split("#")[0] in PENDING) == pending:
-                yield pytest.param(v.name, line.label, id=f"{v.name}-{line.label}")
-
-
-def check_outcome(run: Run, label: str) -> None:
-    line = next(x for x in run.lines if x.label == label)
-    r = run.record(label)
-    want = line.expect
-    seen = {"error": r["error"], "status": r["status"], "attempts": r["attempts"]}
-    expected = {"error": want.error, "status": want.status,
-                "attempts": r["attempts"] if want.attempts is None else want.attempts}
-    assert seen == expected, (label, r)
-    assert r["url"] == line.text[:2048]
-    assert r["ok"] is (want.status is not None and want.status < 400)
-
-
-def check_ends_as_documented(run: Run) -> None:
-    assert run.returncode == 0, (run.returncode, run.seconds, run.stderr[-2000:])
-    keys = [r["key"] for r in run.records]
-    assert sorted(keys, key=int) == [str(i) for i in range(1, len(run.lines) + 1)]  # one record a line
-    assert "Traceback" not in run.stderr
-    summary = json.loads(run.stdout.splitlines()[-1])  # the first line is the server's ports
-    assert summary["requests"] == len(run.lines)
-    assert summary["complete"] is True
-
 
 @pytest.mark.parametrize("variant", [*RUNS, ABSURD_CAPPED], ids=lambda v: v.name)
 def test_run_ends_with_one_record_per_line(fetch_runs: dict[str, Run], variant: Variant) -> None:
@@ -79,7 +53,7 @@ def test_saved_bodies_and_headers(fetch_runs: dict[str, Run], variant: Variant) 
 
 
 def test_stale_keepalive_is_retried_on_a_new_connection(fetch_runs: dict[str, Run]) -> None:
-    # --per-host 1: the second URL goes on the first one's connection, which the server then closes unanswered.
+    # --per-host 1: the second URL goes on the first one's connection; the server closes it unanswered.
     run = fetch_runs["per_port"]
     assert run.server["stale_closes"] >= 1
     for label in ("keepalive_close", "keepalive_close#2"):
