@@ -24,8 +24,8 @@ def hostile_ca_file(hostile_ca: trustme.CA, tmp_path_factory: pytest.TempPathFac
 
 
 @pytest.fixture
-async def hostile(hostile_ca: trustme.CA) -> AsyncIterator[Hostile]:
-    """Every hostile case on 127.0.0.1, in the test's event loop: ``hostile.url("silence")``."""
+async def hostile_server(hostile_ca: trustme.CA) -> AsyncIterator[Hostile]:
+    """Every hostile case on 127.0.0.1, in the test's event loop: ``hostile_server.url("silence")``."""
     async with Hostile(hostile_ca) as server:
         yield server
 

@@ -6,12 +6,16 @@ in test_hostile_run.py) or move its test to the file its layer's tests live in.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from client_checks import PENDING as CLIENT_PENDING
+from client_checks import check_case
 from fetch_runs import ABSURD_DEFAULT, Run, check_ends_as_documented, check_outcome, outcome_params
+from hostile import Hostile
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 @pytest.mark.parametrize(("variant", "label"), list(outcome_params(pending=True)))
 def test_outcome(fetch_runs: dict[str, Run], variant: str, label: str) -> None:
     # stacked_codings, many_headers: protocol; long_url (a 100 KB URL) and hosts no URL parser accepts:
@@ -19,6 +23,7 @@ def test_outcome(fetch_runs: dict[str, Run], variant: str, label: str) -> None:
     check_outcome(fetch_runs[variant], label)
 
 
+@pytest.mark.slow
 def test_absurd_retry_after_leaves_its_host_alone(fetch_runs: dict[str, Run]) -> None:
     # Retry-After: 99999999 under the default --max-retry-after (60 s): that URL is not retried, so the
     # server's answer is not obeyed, and the host's other URLs must not wait for it either. With one request
@@ -27,3 +32,10 @@ def test_absurd_retry_after_leaves_its_host_alone(fetch_runs: dict[str, Run]) ->
     check_ends_as_documented(run)
     for line in run.lines:
         check_outcome(run, line.label)
+
+
+@pytest.mark.looptime
+@pytest.mark.parametrize("name", sorted(CLIENT_PENDING))
+async def test_client_case(hostile_server: Hostile, hostile_ca_file: Path, name: str) -> None:
+    # Six stacked codings and 500 header fields: ProtocolError from surge.http.Client.
+    await check_case(hostile_server, str(hostile_ca_file), name)
