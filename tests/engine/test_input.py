@@ -166,3 +166,17 @@ async def test_file_source_skips_an_over_long_line(tmp_path: Path, monkeypatch: 
     assert src.checkpoint() == {"line": 4, "offset": f.stat().st_size}  # the skipped bytes are counted
     assert await src.read(10) == []
     src.close()
+
+
+@pytest.mark.parametrize("url", ["http://a b/", "http://a\x00b/", "http://%zz/", "http://[::1]x/",
+                                 "http://h<o>st/", "http://" + "a" * 10 + "/" + "b" * (64 * 1024)])
+def test_urls_no_server_can_be_are_not_requests(url: str) -> None:
+    # urlsplit accepts these; a DNS query for them would record a misleading "dns" outcome.
+    with pytest.raises(InvalidURL):
+        check_url(url)
+
+
+@pytest.mark.parametrize("url", ["http://[::1]:8080/x", "http://bücher.de/", "http://u:p@h.example:80/",
+                                 "http://127.0.0.1/?q=a b", "https://xn--bcher-kva.de/"])
+def test_unusual_but_valid_hosts_pass(url: str) -> None:
+    assert check_url(url) == url

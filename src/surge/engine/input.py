@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import re
 from collections.abc import AsyncIterable, Iterable, Iterator, Sequence
 from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
@@ -50,6 +51,8 @@ def check_url(url: str) -> str:
     # Hot path (every input line): validity depends only on the scheme and authority, so a prefix seen
     # valid before answers without parsing: the last one (lists come host by host) by one comparison.
     global _last_valid
+    if len(url) > MAX_URL:
+        raise InvalidURL(f"invalid URL {url[:80]!r}...: longer than {MAX_URL} characters")
     last = _last_valid
     n = len(last)
     if url[:n] == last and url[n:n + 1] in AUTHORITY_ENDS:
@@ -70,6 +73,11 @@ def check_url(url: str) -> str:
         raise InvalidURL(f"invalid URL {url!r}: scheme must be http or https")
     if not parts.hostname:
         raise InvalidURL(f"invalid URL {url!r}: no host")
+    host = parts.netloc.rpartition("@")[2]
+    if not (_IP_LITERAL if host.startswith("[") else _REG_NAME).fullmatch(host):
+        # urlsplit lets through what no server can be: "a b", NUL, "%zz", "[::1]x"; a DNS query for them
+        # would end in a misleading "dns" (or, worse, reach another host), so they are not requests.
+        raise InvalidURL(f"invalid URL {url!r}: malformed host")
     if port == 0:
         raise InvalidURL(f"invalid URL {url!r}: port 0")
     if prefix:
@@ -79,6 +87,12 @@ def check_url(url: str) -> str:
     return url
 
 
+# A request head over the client's 64 KiB cap could never be sent whole: such a URL is not a request.
+MAX_URL = 64 * 1024
+# The authority after any userinfo: a bracketed IPv6 literal, or a name (letters, digits, RFC 3986's
+# unreserved and sub-delims, non-ASCII for IDNs), each with an optional port.
+_IP_LITERAL = re.compile(r"\[[0-9A-Fa-f:.]+(?:%25[0-9A-Za-z._~-]+)?\](?::[0-9]*)?")
+_REG_NAME = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=\-\u0080-\U0010ffff]+(?::[0-9]*)?")
 _VALID_PREFIXES: set[str] = set()
 _last_valid = "\0"  # the last prefix found valid ("\0": none yet, matches no URL)
 
