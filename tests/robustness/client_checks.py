@@ -46,6 +46,7 @@ EXPECT: dict[str, type[RequestError] | int] = {
     "nul_header": ProtocolError,
     "dup_content_length": ProtocolError,
     "non_utf8": 200,
+    "non_utf8_text": 200,
     "ra_absurd": 429,  # the client does not retry; the engine does
     "tls_ok": 200,
     "tls_self_signed": TLSError,

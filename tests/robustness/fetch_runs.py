@@ -70,6 +70,7 @@ EXPECT: dict[str, Expect] = {
     "nul_header": Expect("protocol"),
     "dup_content_length": Expect("protocol"),
     "non_utf8": OK,
+    "non_utf8_text": OK,
     "ra_seconds": Expect(None, 200, 2),
     "ra_date": Expect(None, 200, 2),
     "ra_absurd": Expect(None, 429, 1),  # longer than --max-retry-after: not retried

@@ -50,6 +50,9 @@ def test_saved_bodies_and_headers(fetch_runs: dict[str, Run], variant: Variant) 
     assert raw["body_encoding"] == "base64"
     assert base64.b64decode(raw["body"]) == hostile.NON_UTF8_BODY
     assert ["X-Latin", hostile.NON_UTF8_HEADER.decode("latin-1")] in raw["headers"]
+    text = run.record("non_utf8_text")  # not UTF-8, whatever its Content-Type says: kept exactly
+    assert text["body_encoding"] == "base64"
+    assert base64.b64decode(text["body"]) == hostile.NON_UTF8_TEXT
 
 
 def test_stale_keepalive_is_retried_on_a_new_connection(fetch_runs: dict[str, Run]) -> None:
