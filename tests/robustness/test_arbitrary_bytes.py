@@ -12,7 +12,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TypeVar
 
 import hypothesis.strategies as st
 import pytest
@@ -24,6 +24,7 @@ from surge.http import Client, Limits, Resolver, Response, Timeout
 pytestmark = pytest.mark.looptime
 
 MAX_BODY = 64 * 1024
+T = TypeVar("T")
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -121,7 +122,7 @@ async def test_arbitrary_bytes(payload: bytes, close: bool) -> None:
 # valid response: the paths past the status line and the head get exercised, not just the first check.
 
 
-def mostly(good: st.SearchStrategy[Any], bad: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+def mostly(good: st.SearchStrategy[T], bad: st.SearchStrategy[T]) -> st.SearchStrategy[T]:
     """``good``, and ``bad`` about one time in eight (shrinking goes towards ``good``)."""
     return st.integers(0, 7).flatmap(lambda i: bad if i == 7 else good)
 
