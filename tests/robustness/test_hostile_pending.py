@@ -18,8 +18,7 @@ from hostile import Hostile
 @pytest.mark.slow
 @pytest.mark.parametrize(("variant", "label"), list(outcome_params(pending=True)))
 def test_outcome(fetch_runs: dict[str, Run], variant: str, label: str) -> None:
-    # stacked_codings, many_headers: protocol; long_url (a 100 KB URL) and hosts no URL parser accepts:
-    # invalid_input, with nothing sent.
+    # stacked_codings (six gzip layers), many_headers (500 fields): protocol.
     check_outcome(fetch_runs[variant], label)
 
 
