@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from fetch_runs import ABSURD_CAPPED, ABSURD_DEFAULT, ONE_PORT, PER_PORT, Run, launch
+from fetch_runs import ABSURD_CAPPED, ONE_PORT, PER_PORT, Run, launch
 from hostile import Hostile
 
 
@@ -35,6 +35,4 @@ def fetch_runs(request: pytest.FixtureRequest,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
     """The CLI runs the hostile tests read, made once per session, together."""
     variants = [ONE_PORT, PER_PORT, ABSURD_CAPPED]
-    if any(item.path.name == "test_hostile_pending.py" for item in request.session.items):
-        variants.append(ABSURD_DEFAULT)
     yield launch(variants, tmp_path_factory.mktemp("fetch-runs"))
