@@ -24,7 +24,11 @@ The engine maps each request failure to one outcome ``error`` class through the
     ├── PoolClosed                   the client or pool was closed while a request waited
     ├── QueueClosed                  put/get on a closed aio queue
     ├── BatcherClosed                submit to a closed Batcher
-    └── StateError                   a WorkQueue's store is unusable (locked, corrupt, other schema)
+    ├── StateError                   a WorkQueue's store is unusable (locked, corrupt, other schema)
+    ├── StorageError                 a file surge writes failed: disk full, read-only, I/O error
+    │                                (the output or the --state database; ``path``, ``reason``, ``advice``)
+    └── OutputMismatch               a resumed output holds less than its recorded position (deleted,
+                                     cut): the resume writes it again, whole, from the --state database
 
 Two outcome classes are not exceptions of ours:
 
@@ -36,6 +40,8 @@ Two outcome classes are not exceptions of ours:
 
 from __future__ import annotations
 
+import errno
+
 __all__ = [
     "BatcherClosed",
     "BlockedAddress",
@@ -46,6 +52,7 @@ __all__ = [
     "DNSError",
     "InvalidURL",
     "LoopUnavailable",
+    "OutputMismatch",
     "PoolClosed",
     "ProtocolError",
     "QueueClosed",
@@ -53,6 +60,7 @@ __all__ = [
     "RequestError",
     "RobotsDisallowed",
     "StateError",
+    "StorageError",
     "SurgeError",
     "TLSError",
     "TimeoutError_",
@@ -190,3 +198,56 @@ class BatcherClosed(SurgeError):
 
 class StateError(SurgeError):
     """A WorkQueue's store cannot be used (locked by another run, corrupt, other schema)."""
+
+
+class StorageError(SurgeError):
+    """A file surge writes (the output, the ``--state`` database) failed: disk full, read-only, I/O error.
+
+    ``path`` is the file, ``reason`` what went wrong ("no space left on device") and ``advice`` what to do
+    before running again ("free space"). Only these causes are mapped (see :meth:`from_os` and
+    :meth:`from_sqlite`); any other error of the disk or the database propagates as it is.
+    """
+
+    def __init__(self, reason: str, path: str, advice: str) -> None:
+        super().__init__(f"{reason} writing {path}")
+        self.reason = reason
+        self.path = path
+        self.advice = advice
+
+    @classmethod
+    def from_os(cls, exc: OSError, path: str) -> StorageError | None:
+        """The StorageError for an OSError writing ``path``; None when it is not a mapped cause."""
+        known = _OS_CAUSES.get(exc.errno or 0)
+        return cls(known[0], path, known[1]) if known is not None else None
+
+    @classmethod
+    def from_sqlite(cls, exc: Exception, path: str) -> StorageError | None:
+        """The StorageError for an ``sqlite3.Error`` on the database ``path``, or None when it is not one of
+        the mapped causes ("database is locked", a corrupt file and bugs are not)."""
+        code = getattr(exc, "sqlite_errorcode", None)
+        known = _SQLITE_CAUSES.get(code & 0xFF) if isinstance(code, int) else None  # the primary code
+        return cls(known[0], path, known[1]) if known is not None else None
+
+
+class OutputMismatch(SurgeError):
+    """A sink asked to resume at a position its output no longer reaches (the file was deleted or cut).
+
+    Raised by ``Sink.open(resume_at)``; the fetcher then writes the output again from the ``--state``
+    database, whole.
+    """
+
+
+_FULL = ("no space left on device", "free space")
+_OS_CAUSES: dict[int, tuple[str, str]] = {
+    errno.ENOSPC: _FULL,
+    errno.EDQUOT: ("disk quota exceeded", "free space"),
+    errno.EFBIG: ("file too large for its file system", "write it elsewhere"),
+    errno.EROFS: ("read-only file system", "make it writable"),
+    errno.EIO: ("I/O error", "check the disk"),
+}
+# SQLite's primary result codes: SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL.
+_SQLITE_CAUSES: dict[int, tuple[str, str]] = {
+    8: ("read-only database", "make it writable"),
+    10: ("disk I/O error", "check the disk"),
+    13: _FULL,
+}

@@ -17,6 +17,7 @@ from typing import Any
 import click
 import orjson
 
+from surge.cli.main import error_line
 from surge.errors import ConfigError, SurgeError
 
 __all__ = ["RunSettings", "command_line", "fetch", "parse_duration", "parse_size", "run_command",
@@ -398,8 +399,9 @@ async def _main(fetcher: Any, source: Any, *, as_json: bool, report: str | None,
         click.echo(f"surge: {invalid} input {lines} not a request, each recorded with error invalid_input "
                    f"(the first: {source.first_invalid})", err=True)
     if error is not None:
-        click.echo(f"surge: error: {error}", err=True)
-        return 2
+        line, code = error_line(error, state)
+        click.echo(line, err=True)
+        return code
     if sd.requested:
         signum = sd.received_signal
         left = ""

@@ -11,7 +11,11 @@ import sys
 import click
 
 from surge import __version__
-from surge.errors import ConfigError
+from surge.errors import StorageError, SurgeError
+
+__all__ = ["EX_IOERR", "cli", "error_line", "main"]
+
+EX_IOERR = 74  # sysexits.h: an input/output error (here: the output or the state could not be written)
 
 # Subcommands are imported only when invoked, so `surge serve` does not pay for the bench peers' imports.
 COMMANDS: dict[str, str] = {
@@ -50,14 +54,27 @@ class SurgeGroup(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except ConfigError as exc:
-            click.echo(f"surge: error: {exc}", err=True)
-            sys.exit(2)
+        except SurgeError as exc:
+            line, code = error_line(exc, None)
+            click.echo(line, err=True)
+            sys.exit(code)
         except OSError as exc:
             # Unwritable output, unreadable input, port in use: the message names the file or address.
             click.echo(f"surge: error: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""),
                        err=True)
             sys.exit(2)
+
+
+def error_line(exc: SurgeError, state: str | None) -> tuple[str, int]:
+    """The one line on stderr and the exit code for a surge error that ended a command.
+
+    ``state``: the run's ``--state`` dir, if any (whether running the same command again resumes).
+    """
+    if isinstance(exc, StorageError):
+        then = ("run the same command again to resume" if state is not None
+                else "run the command again (without --state it starts over)")
+        return f"surge: error: {exc}; {exc.advice} and {then}", EX_IOERR
+    return f"surge: error: {exc}", 2
 
 
 @click.group(cls=SurgeGroup, context_settings={"help_option_names": ["-h", "--help"]})

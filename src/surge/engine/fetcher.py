@@ -22,7 +22,7 @@ from surge.engine.items import Outcome, WorkItem, encode_lines
 from surge.engine.memqueue import MemoryQueue
 from surge.engine.sqlitequeue import SQLiteQueue
 from surge.engine.workqueue import Lease
-from surge.errors import ConfigError
+from surge.errors import ConfigError, OutputMismatch
 from surge.sinks.base import Sink, open_sink
 from surge.sinks.jsonl import JSONLSink
 
@@ -357,7 +357,12 @@ class Fetcher:
         # The output holds outcomes up to `seq` and ended at `pos` when last recorded. Anything after `pos`
         # may be a partial or unrecorded write: cut it off, then re-export each committed outcome after `seq`.
         seq, pos = await squeue.export_state()
-        await self._in_thread(sink.open, pos if pos >= 0 else None)
+        try:
+            await self._in_thread(sink.open, pos if pos >= 0 else None)
+        except OutputMismatch:
+            # The output lost rows it had (deleted to free space, cut): write it again, whole, from the state.
+            seq, pos = 0, -1
+            await self._in_thread(sink.open, None)
         n = 0
         while True:
             rows = await squeue.outcomes_after(seq)

@@ -27,7 +27,7 @@ import orjson
 from surge.engine.input import InputSource
 from surge.engine.items import Outcome, WorkItem, encode_lines
 from surge.engine.workqueue import Lease
-from surge.errors import StateError
+from surge.errors import StateError, StorageError
 
 __all__ = ["SQLiteQueue"]
 
@@ -66,6 +66,8 @@ class SQLiteQueue:
     background thread so the event loop never waits on the disk.
 
     ``fingerprint`` names the command the state belongs to; reopening with another raises StateError.
+    A database that cannot be written (disk full, read-only, I/O error) raises StorageError naming it; the
+    transaction it was in is rolled back, so what was committed before stays, and a rerun resumes from it.
     Use :meth:`open` (async) before anything else and :meth:`close` at the end.
     """
 
@@ -87,6 +89,7 @@ class SQLiteQueue:
         self._exhausted = False
         self._exported: tuple[int, int] | None = None  # (seq, position) to write with the next commit
         self._done_ids = bytearray()  # on resume: bit i set = item i was done by an earlier run
+        self._failed = False  # the database could not be written: close() only releases it
         self.resumed = False
         self.last_seq = 0  # seq of the last outcome row committed by ack()
 
@@ -142,6 +145,8 @@ class SQLiteQueue:
                 db.execute("COMMIT")
             db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
+            if StorageError.from_sqlite(exc, str(path)) is not None:
+                raise  # mapped by _io
             raise StateError(f"state dir {self.directory}: unusable state database: {exc}") from None
         self._db = db
         meta = dict(db.execute("SELECT k, v FROM meta").fetchall())
@@ -184,15 +189,30 @@ class SQLiteQueue:
             self._unlock()
 
     def _close_sync(self) -> None:
-        assert self._db is not None
-        if self._exported is not None:
-            with self._txn():
-                self._write_exported()
-        self._db.close()
-        self._db = None
+        db = self._db
+        assert db is not None
+        try:
+            # After a failed write, the export mark waits: a stale mark only means a resume re-exports more.
+            if self._exported is not None and not self._failed:
+                with self._txn():
+                    self._write_exported()
+        finally:
+            self._db = None
+            db.close()
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._ex, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._ex, self._storing, fn, args)
+
+    def _storing(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        # On the database thread: the one place where the database's disk errors become StorageError.
+        try:
+            return fn(*args)
+        except sqlite3.OperationalError as exc:
+            error = StorageError.from_sqlite(exc, str(self.directory / "state.db"))
+            if error is None:
+                raise
+            self._failed = True
+            raise error from exc
 
     @contextlib.contextmanager
     def _txn(self) -> Iterator[sqlite3.Connection]:
@@ -201,10 +221,13 @@ class SQLiteQueue:
         db.execute("BEGIN")
         try:
             yield db
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            # A failed COMMIT (disk full) may leave the transaction open, or SQLite may have rolled it back.
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):  # the error being raised is the one to report
+                    db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
 
     # -- WorkQueue --------------------------------------------------------------------------------------
 

@@ -18,9 +18,13 @@ class Sink(Protocol):
     """Writes outcomes, and can resume an earlier run's output at a recorded position.
 
     - ``open(resume_at)``: start fresh when ``resume_at`` is None (an existing file is replaced), else cut the
-      output back to ``resume_at`` (a value an earlier ``flush()`` returned) and continue after it;
+      output back to ``resume_at`` (a value an earlier ``flush()`` returned) and continue after it; an output
+      that no longer reaches ``resume_at`` (deleted, cut) raises :class:`~surge.errors.OutputMismatch`;
     - ``write(batch)``: buffer rows; ``flush()``: make them durable against a crash of this process and
       return the position to resume at; ``close()``: flush and release.
+
+    Disk full, a read-only file system or an I/O error raise :class:`~surge.errors.StorageError` naming the
+    file, after undoing the batch that failed: the output ends after the last batch written whole.
     """
 
     path: str

@@ -8,12 +8,12 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
 from surge.engine.items import OUTCOME_FIELDS, Outcome
-from surge.sinks._file import open_output
+from surge.sinks._file import OutputFile
 
 __all__ = ["CSVSink"]
 
@@ -24,14 +24,13 @@ class CSVSink:
     def __init__(self, path: str, *, extra_fields: Sequence[str] = ()) -> None:
         self.path = path
         self.fields = OUTCOME_FIELDS + tuple(f for f in extra_fields if f not in OUTCOME_FIELDS)
-        self._f: IO[bytes] | None = None
-        self._owned = False
+        self._f: OutputFile | None = None
         self._buf = io.StringIO()
         self._w = csv.writer(self._buf, lineterminator="\n")
 
     def open(self, resume_at: int | None = None) -> None:
         """Start fresh with a header row, or continue after byte offset ``resume_at`` (header is there)."""
-        self._f, self._owned = open_output(self.path, resume_at)
+        self._f = OutputFile(self.path, resume_at)
         if resume_at is None or resume_at <= 0:
             self._w.writerow(self.fields)
 
@@ -52,20 +51,24 @@ class CSVSink:
             writerow(row)
 
     def flush(self) -> int:
-        """Write buffered rows to the file; returns the byte offset to resume at (0 for stdout)."""
+        """Write buffered rows to the file; returns the byte offset to resume at (0 for stdout).
+
+        Rows that fail to write are dropped from the buffer too (the file is cut back to before them): the
+        caller has not recorded them as written, so they are written again by whoever resumes.
+        """
         assert self._f is not None
         data = self._buf.getvalue()
         if data:
-            self._f.write(data.encode("utf-8"))
             self._buf.seek(0)
             self._buf.truncate()
-        self._f.flush()
-        return self._f.tell() if self._owned else 0
+            self._f.write(data.encode("utf-8"))
+        return self._f.flush()
 
     def close(self) -> None:
         """Flush and close."""
         if self._f is not None:
-            self.flush()
-            if self._owned:
-                self._f.close()
-            self._f = None
+            try:
+                self.flush()
+            finally:
+                f, self._f = self._f, None
+                f.close()

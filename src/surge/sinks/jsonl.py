@@ -1,15 +1,15 @@
 """JSON-lines sink: one orjson-encoded outcome per line, to a file or stdout.
 
-The default and fastest output; a resume truncates the file to the last recorded byte offset.
+The default and fastest output; a resume truncates the file to the last recorded byte offset, and a batch
+that fails to write (disk full) is cut off again, so the file never ends in a torn line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import IO
 
 from surge.engine.items import Outcome, encode_lines
-from surge.sinks._file import open_output
+from surge.sinks._file import OutputFile
 
 __all__ = ["JSONLSink"]
 
@@ -24,33 +24,29 @@ class JSONLSink:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._f: IO[bytes] | None = None
-        self._owned = False
+        self._f: OutputFile | None = None
 
     def open(self, resume_at: int | None = None) -> None:
         """Start fresh, or continue after byte offset ``resume_at``."""
-        self._f, self._owned = open_output(self.path, resume_at)
+        self._f = OutputFile(self.path, resume_at)
 
     def write(self, batch: Sequence[Outcome]) -> None:
-        """Encode and buffer a batch (one encoder call and one write for the whole batch)."""
+        """Encode and write a batch (one encoder call and one write for the whole batch)."""
         assert self._f is not None
         self._f.write(encode_lines(batch))
 
     def write_encoded(self, lines: Sequence[bytes]) -> None:
-        """Buffer already-encoded lines (each ending in a newline)."""
+        """Write already-encoded lines (each ending in a newline)."""
         assert self._f is not None
         self._f.write(b"".join(lines))
 
     def flush(self) -> int:
-        """Hand buffered bytes to the OS; returns the byte offset to resume at (0 for stdout)."""
+        """Returns the byte offset to resume at (0 for stdout, which is flushed)."""
         assert self._f is not None
-        self._f.flush()
-        return self._f.tell() if self._owned else 0
+        return self._f.flush()
 
     def close(self) -> None:
-        """Flush and close (stdout is flushed, not closed)."""
+        """Close (stdout is flushed, not closed)."""
         if self._f is not None:
-            self._f.flush()
-            if self._owned:
-                self._f.close()
-            self._f = None
+            f, self._f = self._f, None
+            f.close()
