@@ -152,14 +152,13 @@ class Variant:
 
 ALL = [c.name for c in hostile.CASES]
 # (1) every case on one host:port (TLS cases need listeners of their own). Without ra_ten (a 10 s pause
-# under the default cap) and ra_absurd, whose host pause the absurd_* variants check.
+# under the default cap) and ra_absurd, which pauses its host for the cap: ABSURD_CAPPED checks that.
 ONE_PORT = Variant("one_port", False, [c for c in ALL if c not in ("ra_ten", "ra_absurd")], COMMON)
 # (2) one port per case; --per-host 1, so the second URL on a host reuses the first one's connection.
 PER_PORT = Variant("per_port", True, ALL, [*COMMON, "--max-retry-after", "5s", "--per-host", "1", "-c", "50"])
 # An absurd Retry-After and healthy URLs after it on its host, one request at a time.
 ABSURD_CAPPED = Variant("absurd_capped", False, ["ra_absurd"],
                         [*COMMON, "--max-retry-after", "2s", "-c", "1"], 30.0, absurd_lines)
-ABSURD_DEFAULT = Variant("absurd_default", False, ["ra_absurd"], [*COMMON, "-c", "1"], 20.0, absurd_lines)
 
 
 @dataclass

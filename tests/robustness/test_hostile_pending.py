@@ -1,8 +1,8 @@
 """Hostile cases surge does not handle as it should yet: each test states the behaviour wanted.
 
 These fail today (strict xfail: a fix makes them fail until they move). When a fix lands, move its case out
-of ``fetch_runs.PENDING`` (the outcome checks then run
-in test_hostile_run.py) or move its test to the file its layer's tests live in.
+of ``fetch_runs.PENDING`` and ``client_checks.PENDING``: its checks then run in test_hostile_run.py and
+test_hostile_client.py.
 """
 
 from __future__ import annotations
