@@ -17,7 +17,7 @@ from typing import Any
 import click
 import orjson
 
-from surge.cli.main import error_line
+from surge.cli.main import error_line, note_state_dir
 from surge.errors import ConfigError, SurgeError
 
 __all__ = ["RunSettings", "command_line", "fetch", "parse_duration", "parse_size", "run_command",
@@ -234,6 +234,7 @@ def run_settings(kw: dict[str, Any], *, concurrency: int | str, per_host: int | 
         _writable(report, "--report")
     if state is not None and os.path.exists(state) and not os.path.isdir(state):
         raise ConfigError(f"--state {state}: not a directory")
+    note_state_dir(state)  # where a bug's traceback goes
     timeout = kw["timeout"]
     return RunSettings(
         concurrency=conc, max_concurrency=kw["max_concurrency"],

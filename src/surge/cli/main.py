@@ -1,21 +1,29 @@
 """The ``surge`` command group; each subcommand lives in its own module.
 
-User errors (bad flags, URLs, files) end as one line on stderr and exit 2; never a traceback.
+User errors (bad flags, URLs, files) end as one line on stderr and exit 2; never a traceback. A bug ends as
+one line too, ``surge: internal error: ...``, with the traceback in a log file, and exit 70 (EX_SOFTWARE).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import tempfile
+import time
+import traceback
+from typing import NoReturn
 
 import click
 
 from surge import __version__
 from surge.errors import StorageError, SurgeError
 
-__all__ = ["EX_IOERR", "cli", "error_line", "main"]
+__all__ = ["EX_IOERR", "EX_SOFTWARE", "cli", "error_line", "internal_error", "main", "note_state_dir"]
 
+EX_SOFTWARE = 70  # sysexits.h: an internal error (a bug)
 EX_IOERR = 74  # sysexits.h: an input/output error (here: the output or the state could not be written)
+_STATE_DIR = "surge.state_dir"  # click's Context.meta key: the running command's --state dir
 
 # Subcommands are imported only when invoked, so `surge serve` does not pay for the bench peers' imports.
 COMMANDS: dict[str, str] = {
@@ -55,7 +63,7 @@ class SurgeGroup(click.Group):
         try:
             return super().invoke(ctx)
         except SurgeError as exc:
-            line, code = error_line(exc, None)
+            line, code = error_line(exc, ctx.meta.get(_STATE_DIR))
             click.echo(line, err=True)
             sys.exit(code)
         except OSError as exc:
@@ -63,6 +71,10 @@ class SurgeGroup(click.Group):
             click.echo(f"surge: error: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""),
                        err=True)
             sys.exit(2)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own way out: main() turns each into its line and exit code
+        except Exception as exc:  # a bug: one line here, the traceback in a file
+            internal_error(exc, ctx.meta.get(_STATE_DIR))
 
 
 def error_line(exc: SurgeError, state: str | None) -> tuple[str, int]:
@@ -75,6 +87,38 @@ def error_line(exc: SurgeError, state: str | None) -> tuple[str, int]:
                 else "run the command again (without --state it starts over)")
         return f"surge: error: {exc}; {exc.advice} and {then}", EX_IOERR
     return f"surge: error: {exc}", 2
+
+
+def note_state_dir(directory: str | None) -> None:
+    """Note the running command's ``--state`` dir: an internal error's traceback goes there, and an error's
+    line says that running the same command again resumes."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and directory is not None:
+        ctx.meta[_STATE_DIR] = directory
+
+
+def internal_error(exc: BaseException, directory: str | None = None) -> NoReturn:
+    """End the process for a bug: the traceback to a log file (``directory`` if given and writable, else the
+    temp dir), one line on stderr naming it, exit 70."""
+    name = f"surge-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    report = (f"surge {__version__}, Python {sys.version.split()[0]}, {sys.platform}\n"
+              f"command: {' '.join(['surge', *sys.argv[1:]])}\n\n"
+              + "".join(traceback.format_exception(exc)))
+    where = ""
+    for folder in ([directory] if directory else []) + [tempfile.gettempdir()]:
+        path = os.path.join(folder, name)
+        try:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(report)
+        except OSError:
+            continue  # a full or missing directory: try the next
+        where = f" (traceback in {path})"
+        break
+    else:
+        sys.stderr.write(report)  # no file could take it: better many lines than no traceback
+    message = " ".join(str(exc).splitlines())
+    click.echo(f"surge: internal error: {type(exc).__name__}: {message}{where}", err=True)
+    sys.exit(EX_SOFTWARE)
 
 
 @click.group(cls=SurgeGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -100,3 +144,5 @@ def main() -> None:
     except click.Abort:
         click.echo("surge: aborted", err=True)
         sys.exit(130)
+    except Exception as exc:  # a bug before any command ran (loading one, parsing its arguments)
+        internal_error(exc)
