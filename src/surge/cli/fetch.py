@@ -409,10 +409,13 @@ async def _main(fetcher: Any, source: Any, *, as_json: bool, report: str | None,
         if result is not None and state is not None:
             left = f"; {result.remaining} left" if result.remaining else ""
         done = result.done if result is not None else 0
+        # Forced: a second signal or the drain deadline cut the requests in flight off.
+        cut = " (stopped at once: requests in flight were cut off)" if sd.forced else ""
         if state is not None:
-            click.echo(f"surge: interrupted after {done} requests{left}. Resume with: {command}", err=True)
+            click.echo(f"surge: interrupted after {done} requests{cut}{left}. Resume with: {command}",
+                       err=True)
         else:
-            click.echo(f"surge: interrupted after {done} requests (no --state: a rerun starts over)",
+            click.echo(f"surge: interrupted after {done} requests{cut} (no --state: a rerun starts over)",
                        err=True)
         return 128 + (signum if signum is not None else signal.SIGINT)
     return 0
