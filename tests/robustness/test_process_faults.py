@@ -1,6 +1,6 @@
 """``surge fetch`` when the process is hit: a bug (one line, traceback in a file, exit 70), kill -9 at random
-moments, SIGINT/SIGTERM once (drain) and twice (cut off). After each, the same command again gives every input
-exactly one record."""
+moments, SIGINT/SIGTERM once (drain) and twice (cut off), and an open-files limit far below -c. After each,
+the same command again gives every input exactly one record."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import os
 import random
 import re
+import resource
 import shlex
 import signal
 import subprocess
@@ -228,3 +229,27 @@ def test_without_state_a_second_signal_records_the_cut_requests_as_cancelled(ser
     errors = {r["error"] for r in records}
     assert errors == {None, "cancelled"}  # each request started has its one record, the cut ones too
     assert max(output_keys(out).values()) == 1
+
+
+# -- open-files limit --------------------------------------------------------------------------------------
+
+
+def test_an_open_files_limit_below_the_concurrency_lowers_it_instead_of_failing_connects(
+        server: str, tmp_path: Path) -> None:
+    # The server runs without the limit (its own process); surge gets 256 files, soft and hard, for -c 1000.
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    out = tmp_path / "o.jsonl"
+    cmd = [*SURGE, "fetch", "--no-progress", "-n", "3000", "-c", "1000", f"{server}/", "-o", str(out),
+           "--json"]
+    r = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=60, preexec_fn=limit)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr and "Too many open files" not in r.stderr
+    said = r.stderr.strip().splitlines()
+    assert len(said) == 1 and said[0].startswith("surge: concurrency lowered from 1000 to ")
+    assert "open-files limit (256" in said[0]
+    summary = orjson.loads(r.stdout)
+    assert summary["status"] == {"200": 3000} and summary["errors"] == {}
+    assert summary["connections"]["opened"] <= 256
+    exactly_once(out, 3000)

@@ -7,13 +7,15 @@ thousands of sockets fails with EMFILE long before the CPU is busy.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from surge.errors import LoopUnavailable
 
-__all__ = ["LOOP_NAMES", "available_loops", "last_fd_limit", "loop_name", "raise_fd_limit", "run"]
+__all__ = ["LOOP_NAMES", "available_loops", "last_fd_limit", "loop_name", "open_files_headroom",
+           "raise_fd_limit", "run"]
 
 T = TypeVar("T")
 
@@ -143,6 +145,31 @@ def last_fd_limit() -> tuple[int, int] | None:
     True
     """
     return _last_fd_limit
+
+
+def open_files_headroom() -> tuple[int, int] | None:
+    """``(limit, free)``: the soft open-files limit and how many more files this process may open now.
+
+    None where it cannot be told (no rlimits, no ``/proc/self/fd`` or ``/dev/fd``, an unlimited limit).
+
+    >>> limit, free = open_files_headroom() or (1, 0)
+    >>> 0 <= free < limit
+    True
+    """
+    try:
+        import resource  # noqa: PLC0415 - POSIX only
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return None
+    for listing in ("/proc/self/fd", "/dev/fd"):
+        try:
+            in_use = len(os.listdir(listing)) - 1  # listing the folder opened one more
+        except OSError:
+            continue
+        return soft, max(soft - in_use, 0)
+    return None
 
 
 def run(main: Coroutine[Any, Any, T], *, loop: str = "auto", raise_fds: bool = True) -> T:

@@ -358,6 +358,9 @@ async def _main(fetcher: Any, source: Any, *, as_json: bool, report: str | None,
     stats = Stats(total=total)
     fetcher.stats = stats
     error: SurgeError | None = None
+    note = fetcher.fit_open_files()
+    if note is not None:
+        click.echo(f"surge: {note}", err=True)
     async with Shutdown(drain_timeout=drain) as sd, LiveProgress(stats, enabled=progress):
         try:
             await fetcher.run(source, stop=sd.stopping)

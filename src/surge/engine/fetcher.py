@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from surge.aio import Backoff, RetryPolicy
+from surge.aio.loops import open_files_headroom
 from surge.engine.engine import Engine, EngineOptions, EngineResult, RetryRules
 from surge.engine.hostpolicy import HostPolicy
 from surge.engine.input import InputSource, IterSource, RequestDefaults
@@ -29,6 +30,9 @@ from surge.sinks.jsonl import JSONLSink
 __all__ = ["Expansion", "FetchResult", "Fetcher", "fetch"]
 
 Source = InputSource | Iterable[str | WorkItem] | AsyncIterable[str | WorkItem]
+# Files kept free of sockets by fit_open_files(): output and state (SQLite opens 3 each), input, resolver,
+# report, the loop's own.
+_FD_RESERVE = 32
 
 
 class Expansion(Protocol):
@@ -185,8 +189,37 @@ class Fetcher:
         self.engine: Engine | None = None
         self.last_result: FetchResult | None = None
         self._io: ThreadPoolExecutor | None = None
+        self._fitted = False
 
     # -- wiring -----------------------------------------------------------------------------------------
+
+    def fit_open_files(self) -> str | None:
+        """Lower the concurrency, and with it the connections, to what the open-files limit leaves room for.
+
+        Each request in flight holds a socket: past the limit, connecting fails (EMFILE) and requests would
+        end as ``connect`` errors. ``_FD_RESERVE`` files stay free for the output, the state and the rest.
+        Returns a one-line note when it lowered anything, else None. Only for the client the fetcher makes
+        (a client passed in is the caller's); once per fetcher: :meth:`run` calls it, the CLI first to say so.
+        """
+        if self._fitted or self._client is not None:
+            return None
+        self._fitted = True
+        room = open_files_headroom()
+        if room is None:
+            return None
+        limit, free = room
+        budget = max(free - _FD_RESERVE, 1)
+        opts = self.options
+        asked = opts.max_concurrency if opts.adaptive else opts.concurrency
+        if asked <= budget and (self.per_host is None or self.per_host <= budget):
+            return None
+        if opts.adaptive:
+            opts.max_concurrency = min(opts.max_concurrency, budget)
+        opts.concurrency = min(opts.concurrency, budget)
+        if self.per_host is not None:
+            self.per_host = min(self.per_host, budget)
+        return (f"concurrency lowered from {asked} to {min(asked, budget)} to fit the open-files limit "
+                f"({limit}, {free} free; raise it with ulimit -n)")
 
     def _source(self, source: Source) -> InputSource:
         if hasattr(source, "checkpoint") and hasattr(source, "read"):
@@ -276,6 +309,7 @@ class Fetcher:
                 else:
                     await self._in_thread(sink.open, None)
             if own_client:
+                self.fit_open_files()  # after the state and the output took their files
                 client = self._make_client()
             expansion = self.expansion
             if expansion is not None:
