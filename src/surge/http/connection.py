@@ -14,15 +14,27 @@ from typing import Any, cast
 import httptools
 
 from surge.errors import BodyTooLarge, ConnectError, ProtocolError, ReadTimeout, SurgeError
-from surge.http.head import parse_head
+from surge.http.head import head_end, head_problem, parse_head
 
 __all__ = ["BufferedConnection", "Connection"]
 
 # The receive buffer a client's BufferedConnections share: below glibc's 128 KiB mmap threshold.
 RECV_BUFFER = 64 * 1024
 
-# A response head (status line and headers) larger than this is refused, as browsers and servers do.
+# Caps on a response head, whatever the server sends (see head_problem): its bytes up to the end of the final
+# head (interim heads included), as browsers and servers cap them; its header fields, as Python's http.client
+# does; interim (1xx) responses before the final one. Protocol safety, not tuning: constants.
 MAX_HEAD = 64 * 1024
+MAX_HEADERS = 100
+MAX_INTERIM = 10
+# A head in one segment that ends within this many bytes breaks no cap: "a:\r\n" is the shortest field, so it
+# holds at most MAX_HEADERS of them. Such heads (nearly all) are not looked at again.
+_SHORT_HEAD = 4 * (MAX_HEADERS + 1)
+# Bytes of a response that are neither head nor body: chunk sizes, chunk extensions, trailers. Neither
+# max_body nor the read timeout bounds them (a server may send chunk extensions forever), so this does: a
+# head's worth plus 8 bytes a body byte (1-byte chunks take 5).
+_MAX_FRAMING = 64 * 1024
+_FRAMING_PER_BYTE = 8
 # Streamed bodies: stop reading from the socket while this much is buffered and not yet consumed.
 _STREAM_HIGH_WATER = 256 * 1024
 # surge.http.client.Submitted, set by that module (which imports this one): on_message_complete finishes
@@ -65,6 +77,7 @@ class Connection(asyncio.Protocol):
         "max_body",
         "num_bytes",
         "parser",
+        "received",
         "requests",
         "status",
         "streaming",
@@ -100,6 +113,7 @@ class Connection(asyncio.Protocol):
         self.keep_alive = False
         self.first_byte = -1.0  # loop time of the first response byte; negative until one arrives
         self.last_io = 0.0
+        self.received = 0  # bytes of the response so far, counted only while it spans segments
         self._read_timeout: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
@@ -113,7 +127,8 @@ class Connection(asyncio.Protocol):
 
     # Hot path: every received segment.
     def data_received(self, data: bytes) -> None:
-        if self.first_byte < 0.0:
+        first = self.first_byte < 0.0
+        if first:
             # A clock finer than uvloop's millisecond loop time: latencies are often below a millisecond.
             self.first_byte = perf_counter()
         if self.complete or self.waiter is None:
@@ -127,16 +142,35 @@ class Connection(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(ProtocolError("protocol upgrade is not supported"))
+        except httptools.HttpParserCallbackError as exc:
+            if not isinstance(exc.__context__, _Stop):
+                raise  # a bug in a callback, not a bad response
+            return  # a callback failed the request (self.error) or ended a HEAD response
         except httptools.HttpParserError as exc:
-            if self.error is None:
+            if self.complete:
+                self.abort()  # bytes after the response: it stands, the connection's framing does not
+            elif self.error is None:
                 self._fail(ProtocolError(f"malformed response: {exc}"))
             return
         if not self.complete:
             # Only a wait for more bytes needs the time of this read (the read timer's reference): a segment
-            # that completes the response costs no clock call.
+            # that completes the response costs no clock call, nor the byte count below.
             self.last_io = self._loop.time()
-            if not self.headers_done and self.error is None and sum(map(len, self.head)) > MAX_HEAD:
-                self._fail(ProtocolError(f"response head larger than {MAX_HEAD} bytes"))
+            received = len(data) if first else self.received + len(data)
+            self.received = received
+            if self.error is not None:
+                return
+            if not self.headers_done:
+                # A head (interim heads included) that has not ended within MAX_HEAD bytes never will.
+                if received > MAX_HEAD:
+                    self._fail(ProtocolError(f"response head larger than {MAX_HEAD} bytes"))
+            elif first:
+                # The whole head came in this segment and the body goes on: on_message_complete will not
+                # see this head in one piece, so its caps are checked here.
+                self._refused()
+            elif received - self.num_bytes > MAX_HEAD + _MAX_FRAMING + _FRAMING_PER_BYTE * self.num_bytes:
+                self._fail(ProtocolError("chunked framing (sizes, extensions, trailers) out of proportion "
+                                         "to the body"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -168,27 +202,43 @@ class Connection(asyncio.Protocol):
 
     # -- httptools callbacks ----------------------------------------------------------------------
 
+    # Hot path: every response.
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
         self.status = status
+        head = self.head
         if status < 200:
-            self.interim = True  # 100 Continue, 103 Early Hints: skip, the real response follows
+            # 100 Continue, 103 Early Hints: skipped, the real response follows. Checked one by one as they
+            # end (with what follows in the segment), so that a server cannot send them forever.
+            if status < 100:
+                self._fail(ProtocolError(f"status {status} is not an HTTP status"))
+                raise _Stop
+            self.interim = True
+            if self._refused():
+                raise _Stop
             return
         self.headers_done = True
-        head = self.head
-        if (len(head) > 1 or len(head[0]) > MAX_HEAD) and _head_length(head) > MAX_HEAD:
-            self._fail(ProtocolError(f"response head larger than {MAX_HEAD} bytes"))
-            return
-        if self.is_head:
-            # llhttp cannot be told a HEAD response has no body; finish it here, use a fresh parser next.
-            self.keep_alive = self.parser.should_keep_alive()
-            self.parser = httptools.HttpResponseParser(self)
-            self._on_message_complete_final()
-            return
-        if self.streaming:
-            waiter = self.waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+        # Where the head caps (see head_problem) are checked: a head in one segment, nearly every response,
+        # when the response ends (on_message_complete, which knows the body's size) or goes on to the next
+        # segment (data_received); any other head here, before anyone sees it.
+        if len(head) > 1 or self.is_head or self.streaming:
+            if len(head) > 1:
+                head = self.head = [b"".join(head)]  # one piece from here on, for the checks and the scanners
+            if self._refused():
+                raise _Stop
+            if self.is_head:
+                # llhttp cannot be told a HEAD response has no body: finish it here, stop this parser (it
+                # would take what follows for a body), use a fresh one next. Bytes after the head: the
+                # framing is lost.
+                whole = b"".join(head)
+                self.keep_alive = self.parser.should_keep_alive() and head_end(whole) == len(whole)
+                self.parser = httptools.HttpResponseParser(self)
+                self._on_message_complete_final()
+                raise _Stop
+            if self.streaming:
+                waiter = self.waiter
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
 
     # Hot path: every body segment.
     def on_body(self, body: bytes) -> None:
@@ -197,7 +247,7 @@ class Connection(asyncio.Protocol):
         if self.max_body is not None and n > self.max_body:
             if self.error is None:
                 self._fail(BodyTooLarge(f"body exceeds {self.max_body} bytes"))
-            return
+            raise _Stop
         if self.keep:
             self.chunks.append(body)
         if self.streaming:
@@ -209,12 +259,23 @@ class Connection(asyncio.Protocol):
                 self._paused = True
                 self.transport.pause_reading()
 
+    # Hot path: every response.
     def on_message_complete(self) -> None:
         if self.interim:
             self.interim = False  # its head stays in ``head``; the head parser skips 1xx blocks
             return
         if self.complete:
             return
+        # The head caps, for a head that came in the segment that ends the response. The segment less the
+        # body bounds the head's size at no cost: nearly every head is short enough to break no cap; a
+        # longer one costs one count of its line ends. data[5] is 49 ("1") for "HTTP/1.", and for nothing
+        # else llhttp takes but "RTSP/1." (same layout). The exact check runs only when the bound is loose
+        # (chunk framing) or a cap may be broken.
+        data = self.head[0]
+        size = len(data) - self.num_bytes
+        if (data[5] != 49 or (size > _SHORT_HEAD and (
+                size > MAX_HEAD or data.count(b"\r\n", 0, size) > MAX_HEADERS))) and self._refused():
+            raise _Stop
         self.keep_alive = self.parser.should_keep_alive()
         self.complete = True
         waiter: Any = self.waiter
@@ -346,6 +407,17 @@ class Connection(asyncio.Protocol):
 
     # -- internals ---------------------------------------------------------------------------------
 
+    def _refused(self) -> bool:
+        # Whether the head so far breaks a cap (see head_problem); if so the request is failed. A callback
+        # that gets True raises _Stop: the parser would go on with the segment.
+        head = self.head
+        data = head[0] if len(head) == 1 else b"".join(head)
+        problem = head_problem(data, MAX_HEAD, MAX_HEADERS, MAX_INTERIM)
+        if problem is None:
+            return False
+        self._fail(ProtocolError(problem))
+        return True
+
     def _fail(self, exc: SurgeError) -> None:
         self.error = exc
         waiter = self.waiter
@@ -356,13 +428,16 @@ class Connection(asyncio.Protocol):
         self.abort()
 
     def _body_ends_at_eof(self) -> bool:
+        # llhttp's rule (RFC 9112 6.3): no Content-Length, and no Transfer-Encoding whose last coding is
+        # chunked. Framing the two parsers disagree on is the shape of request smuggling.
+        codings: list[bytes] = []
         for name, value in parse_head(b"".join(self.head))[1]:
             lname = name.lower()
             if lname == b"content-length":
                 return False
-            if lname == b"transfer-encoding" and b"chunked" in value.lower():
-                return False
-        return True
+            if lname == b"transfer-encoding":
+                codings += value.lower().split(b",")
+        return not codings or codings[-1].strip() != b"chunked"
 
     def _arm(self, now: float) -> None:
         # The read timer is lazy: armed once, it re-arms itself from ``last_io`` when it fires, so a busy
@@ -418,7 +493,6 @@ class BufferedConnection(Connection, asyncio.BufferedProtocol):
         self.data_received(self._view[:nbytes].tobytes())
 
 
-def _head_length(head: list[bytes]) -> int:
-    data = b"".join(head)
-    end = data.find(b"\r\n\r\n")
-    return len(data) if end < 0 else end
+class _Stop(Exception):
+    """Raised in a parser callback to stop llhttp in the middle of a segment: the request has failed, or a
+    HEAD response has ended. httptools hands it back as the ``__context__`` of an HttpParserCallbackError."""

@@ -6,7 +6,57 @@ headers are never looked at cost no per-header work.
 
 from __future__ import annotations
 
-__all__ = ["content_encoding", "header_value", "parse_head"]
+__all__ = ["content_encoding", "head_end", "head_problem", "header_value", "parse_head"]
+
+
+def head_end(data: bytes) -> int:
+    """Where the final response head in ``data`` ends (after its blank line, 1xx heads skipped), or -1."""
+    pos = 0
+    while True:
+        end = data.find(b"\r\n\r\n", pos)
+        if end < 0:
+            return -1
+        code = data[pos + 9:pos + 12]
+        if code[:1] != b"1" or code == b"101":
+            return end + 4
+        pos = end + 4
+
+
+_HTTP_1 = (b"HTTP/1.", b"RTSP/1.")
+
+
+def head_problem(data: bytes, max_bytes: int, max_fields: int, max_interim: int) -> str | None:
+    """Why the response head that ``data`` starts with is refused, or None if it is not (so far).
+
+    Refused: a head that does not start with ``HTTP/1.`` (or ``RTSP/1.``), more than ``max_interim`` interim
+    (1xx) heads, more than ``max_fields`` fields in one head, or more than ``max_bytes`` up to the end of the
+    final head (interim heads included). ``data`` may end early: what has not arrived is not judged. Not on
+    the hot path: the connection calls this only for heads that could break a cap (long, split, after a 1xx).
+    """
+    pos = 0
+    interim = 0
+    while True:
+        # llhttp also takes ICE/, HTTP/0.9 and HTTP/2.0 status lines, and blank lines before one; the head
+        # scanners (and an HTTP/1.1 client) expect "HTTP/1.x" at the start of every head. RTSP/1.x has the
+        # same layout and passes: the connection tells the two apart by one byte only (on_message_complete).
+        start = data[pos:pos + 7]
+        if start not in _HTTP_1 and len(start) == 7:
+            return "not an HTTP/1.x response"
+        end = data.find(b"\r\n\r\n", pos)
+        if end < 0:
+            return f"response head larger than {max_bytes} bytes" if len(data) > max_bytes else None
+        if end + 4 > max_bytes:
+            return f"response head larger than {max_bytes} bytes"
+        # One CRLF ends the status line and each field but the last: the count is the number of fields.
+        if data.count(b"\r\n", pos, end) > max_fields:
+            return f"more than {max_fields} header fields"
+        code = data[pos + 9:pos + 12]
+        if code[:1] != b"1" or code == b"101":
+            return None
+        interim += 1
+        if interim > max_interim:
+            return f"more than {max_interim} interim (1xx) responses"
+        pos = end + 4
 
 
 def parse_head(data: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
