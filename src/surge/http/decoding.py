@@ -1,7 +1,9 @@
 """Content decoding (gzip, deflate, br, zstd) with a cap on the decoded size.
 
 Every decoder produces output in bounded steps, so a compression bomb stops at the cap with memory bounded
-by the cap plus one step, never by what the bomb would expand to.
+by the cap plus one step, never by what the bomb would expand to. A Content-Encoding surge cannot undo
+(unknown, or more than MAX_CODINGS stacked) is refused when there is a body to decode: an empty body (a HEAD
+response's, a 204's, a redirect's) decodes to itself whatever its coding says.
 """
 
 from __future__ import annotations
@@ -14,9 +16,14 @@ import zstandard
 
 from surge.errors import BodyTooLarge, ProtocolError
 
-__all__ = ["SUPPORTED_ENCODINGS", "Decoder", "decode_body", "make_decoder"]
+__all__ = ["MAX_CODINGS", "SUPPORTED_ENCODINGS", "Decoder", "decode_body", "make_decoder"]
 
 SUPPORTED_ENCODINGS = ("gzip", "deflate", "br", "zstd")
+# Stacked codings ("gzip, gzip, ..."), as urllib3 and curl cap them: each costs a decoder and a pass.
+MAX_CODINGS = 5
+# The largest zstd window a frame may ask for (RFC 9659's cap for the "zstd" coding): the decoder allocates
+# the window before any output, so without this a tiny frame could claim 128 MiB (libzstd's default cap).
+ZSTD_MAX_WINDOW = 8 * 2**20
 
 # Output produced per step while decompressing without a cap.
 _STEP = 256 * 1024
@@ -137,7 +144,7 @@ class _ZstdDecoder:
     def __init__(self, limit: int | None) -> None:
         self._sink = _CappedSink(_Budget(limit))
         # stream_writer hands output over in write_size pieces, which is what bounds memory on a bomb.
-        self._writer = zstandard.ZstdDecompressor().stream_writer(
+        self._writer = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW).stream_writer(
             self._sink,  # type: ignore[arg-type]  # only .write() is used
             write_size=_STEP,
             write_return_read=True,
@@ -170,6 +177,23 @@ class _Identity:
         return b""
 
 
+class _Refused:
+    """A Content-Encoding surge cannot undo: a ProtocolError as soon as there is a body byte to decode."""
+
+    __slots__ = ("_reason",)
+
+    def __init__(self, reason: str) -> None:
+        self._reason = reason
+
+    def decode(self, data: bytes) -> bytes:
+        if data:
+            raise ProtocolError(self._reason)
+        return b""
+
+    def flush(self) -> bytes:
+        return b""
+
+
 class _Chain:
     """Several codings applied in turn (``Content-Encoding: gzip, br``): undo them last-first."""
 
@@ -190,7 +214,7 @@ class _Chain:
         return data
 
 
-def _one(coding: str, limit: int | None) -> Decoder:
+def _one(coding: str, limit: int | None) -> Decoder | None:
     if coding in ("gzip", "x-gzip"):
         return _ZlibDecoder(16 + zlib.MAX_WBITS, limit)
     if coding == "deflate":
@@ -201,15 +225,26 @@ def _one(coding: str, limit: int | None) -> Decoder:
         return _ZstdDecoder(limit)
     if coding in ("identity", ""):
         return _Identity(limit)
-    raise ProtocolError(f"unsupported Content-Encoding: {coding}")
+    return None
 
 
 def make_decoder(content_encoding: str, limit: int | None) -> Decoder:
-    """A decoder for a Content-Encoding header value, capping decoded output at ``limit`` bytes."""
+    """A decoder for a Content-Encoding header value, capping decoded output at ``limit`` bytes.
+
+    Never raises: a coding that cannot be undone gives a decoder that raises ProtocolError on the first body
+    byte, so a body-less response is not failed for what it claims.
+    """
     codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
-    if len(codings) == 1:
-        return _one(codings[0], limit)
-    decoders = [_one(c, limit) for c in reversed(codings)]
+    if len(codings) > MAX_CODINGS:
+        return _Refused(f"more than {MAX_CODINGS} stacked Content-Encodings: {content_encoding}")
+    decoders = []
+    for c in reversed(codings):
+        d = _one(c, limit)
+        if d is None:
+            return _Refused(f"unsupported Content-Encoding: {c}")
+        decoders.append(d)
+    if len(decoders) == 1:
+        return decoders[0]
     return _Chain(decoders) if decoders else _Identity(limit)
 
 
