@@ -347,13 +347,22 @@ class Client:
                             if content:
                                 encoding = content_encoding(head[0] if len(head) == 1 else b"".join(head))
                                 if encoding is not None:
-                                    content = decode_body(encoding, [content], max_body)
+                                    try:
+                                        content = decode_body(encoding, [content], max_body)
+                                    except RequestError as exc:  # bad, or decoded too large
+                                        exc.url = url
+                                        raise
                             resp.content = content
                         else:
                             resp.content = b""
                     if follow_redirects and resp.status in REDIRECT_STATUSES:
-                        resp = await self._follow(resp, req, self._timeout, max_body, keep_body, False,
-                                                  start)
+                        try:
+                            resp = await self._follow(resp, req, self._timeout, max_body, keep_body, False,
+                                                      start)
+                        except RequestError as exc:
+                            if exc.url is None:
+                                exc.url = url
+                            raise
                     resp.elapsed = perf_counter() - start
                     return resp
         to = self._timeout if timeout is None else timeout
@@ -626,6 +635,8 @@ class Client:
             if exc.url is None:
                 exc.url = url
             raise
+        if resp._stream is not None:
+            resp._stream.url = url  # the body's errors name the request, as the head's do
         try:
             yield resp
         finally:
@@ -723,10 +734,10 @@ class Client:
                 raise TooManyRedirects(f"more than {self._max_redirects} redirects")
             if resp._stream is not None:
                 await resp.aread()
-            plan = plan_redirect(req.method, req.target.url, resp.status, location, req.headers)
             try:
+                plan = plan_redirect(req.method, req.target.url, resp.status, location, req.headers)
                 target = parse_url(plan.url)
-            except InvalidURL:
+            except (InvalidURL, ValueError):  # urljoin raises ValueError too ("http://[::1/")
                 raise ProtocolError(f"redirect to an unusable URL: {location!r}") from None
             body = req.body if plan.keep_body else None
             if plan.keep_body and body is not None and not isinstance(body, bytes):
@@ -1188,7 +1199,7 @@ class _OriginTemplate:
 class ResponseStream:
     """The body of a streamed response, read from its connection as the caller iterates."""
 
-    __slots__ = ("_client", "_conn", "_decoder", "_done", "deadline")
+    __slots__ = ("_client", "_conn", "_decoder", "_done", "deadline", "url")
 
     def __init__(self, client: Client, conn: Connection, decoder: Decoder | None) -> None:
         self._client = client
@@ -1196,6 +1207,7 @@ class ResponseStream:
         self._decoder = decoder
         self._done = False
         self.deadline: float | None = None
+        self.url: str | None = None  # the URL the caller asked for
 
     async def iter_chunks(self, resp: Response) -> AsyncIterator[bytes]:
         """Decoded body chunks until the body ends; the connection is released at the end."""
@@ -1217,8 +1229,10 @@ class ResponseStream:
                 tail = decoder.flush()
                 if tail:
                     yield tail
-        except BaseException:
+        except BaseException as exc:
             self.close()
+            if isinstance(exc, RequestError) and exc.url is None:
+                exc.url = self.url
             raise
         self._finish()
 

@@ -237,7 +237,8 @@ class Response:
         """The protocol of the status line: "HTTP/1.1" or "HTTP/1.0"."""
         if not self._head:
             return "HTTP/1.1"
-        return self._head[0][:8].decode("latin-1")
+        # The connection took "HTTP/1.x" (or "RTSP/1.x", the same layout) only: the version is at 5..8.
+        return "HTTP/" + self._head[0][5:8].decode("latin-1")
 
     @property
     def reason(self) -> str:
@@ -263,12 +264,16 @@ class Response:
         return self.status < 400
 
     def text(self, encoding: str | None = None) -> str:
-        """The body as text: ``encoding``, else the Content-Type charset, else UTF-8 (bad bytes replaced)."""
+        """The body as text: ``encoding``, else the Content-Type charset, else UTF-8 (bad bytes replaced).
+
+        A charset Python does not know, one that is not a text encoding, or one that fails whatever the error
+        handler says ("idna", "punycode", "undefined": the server chose it) falls back to UTF-8.
+        """
         if encoding is None:
             encoding = _charset(self.headers.get("content-type")) or "utf-8"
         try:
             return self.content.decode(encoding, errors="replace")
-        except LookupError:
+        except (LookupError, UnicodeError):
             return self.content.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
