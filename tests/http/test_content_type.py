@@ -85,5 +85,6 @@ def test_a_repeated_head_is_answered_from_the_memo_and_a_different_one_is_not() 
 @pytest.mark.parametrize("charset", ["idna", "punycode", "undefined", "base64", "no-such-codec", "x\xe9"])
 def test_text_falls_back_to_utf8_for_any_charset_the_server_names(charset: str) -> None:
     # "idna" and "undefined" raise UnicodeError whatever the error handler; "base64" is not a text encoding.
-    r = Response(200, headers=[("Content-Type", f"text/html; charset={charset}")], content=b"caf\xc3\xa9 \xff")
+    content_type = f"text/html; charset={charset}"
+    r = Response(200, headers=[("Content-Type", content_type)], content=b"caf\xc3\xa9 \xff")
     assert r.text() == "café \ufffd"
