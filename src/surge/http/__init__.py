@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from surge.http.client import Client, Submitted
 from surge.http.models import Headers, Limits, PoolStatistics, Response, Timeout
-from surge.http.resolver import Resolver, deny_private
+from surge.http.resolver import Resolver, address_class, deny_private
 
 __all__ = ["Client", "Headers", "Limits", "PoolStatistics", "Resolver", "Response", "Submitted", "Timeout",
-           "deny_private"]
+           "address_class", "deny_private"]
