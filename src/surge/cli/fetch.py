@@ -118,6 +118,9 @@ _RUN_OPTIONS = (
                  help="Store bodies in the output (text, or base64 when binary)."),
     click.option("--save-headers", is_flag=True, help="Store response headers in the output."),
     click.option("--insecure", is_flag=True, help="Do not verify TLS certificates."),
+    click.option("--allow-private", is_flag=True,
+                 help="Follow redirects (and crawl links) from public addresses to private ones (loopback, "
+                      "10/8, 169.254/16...); refused by default, error blocked."),
     click.option("--loop", "loop_kind", default="auto", show_default=True,
                  type=click.Choice(["auto", "asyncio", "uvloop", "rloop"])),
     click.option("-o", "--output", default=None, metavar="FILE|-",
@@ -169,6 +172,7 @@ class RunSettings:
     report: str | None
     progress: bool
     drain: float
+    allow_private: bool = False
 
     def identity(self) -> dict[str, Any]:
         """What of these options makes a state dir "the same run" (see :func:`fingerprint`)."""
@@ -188,6 +192,7 @@ class RunSettings:
             retries=self.retries, retry_on=self.retry_rules, backoff=Backoff(0.2, 10.0),
             max_redirects=self.max_redirects, max_retry_after=self.max_retry_after, max_body=self.max_body,
             save_body=self.save_body, save_headers=self.save_headers, verify=not self.insecure,
+            allow_private=self.allow_private,
             output=self.output, state=self.state,
         )
 
@@ -249,6 +254,7 @@ def run_settings(kw: dict[str, Any], *, concurrency: int | str, per_host: int | 
         save_body=kw["save_body"], save_headers=kw["save_headers"], insecure=kw["insecure"],
         loop_kind=kw["loop_kind"], output=output, state=state, as_json=as_json, report=report,
         progress=not kw["no_progress"], drain=parse_duration(kw["drain_timeout"], "--drain-timeout"),
+        allow_private=kw["allow_private"],
     )
 
 

@@ -86,7 +86,9 @@ class Fetcher:
     ``max_retry_after`` at most).
     ``timeout`` is the total per request; ``connect_timeout``/``read_timeout`` the phases.
     ``output`` is a path (format by extension) or a :class:`~surge.sinks.Sink`; ``state`` a directory that
-    makes the run durable and resumable (rerun with the same arguments to resume).
+    makes the run durable and resumable (rerun with the same arguments to resume). A redirect from a public
+    address to a private one (loopback, RFC 1918, link-local...) ends in error ``blocked`` unless
+    ``allow_private``; the URLs given are never refused.
 
     Example::
 
@@ -120,6 +122,7 @@ class Fetcher:
         save_body: bool = False,
         save_headers: bool = False,
         verify: bool | str = True,
+        allow_private: bool = False,
         output: str | Sink | None = None,
         state: str | os.PathLike[str] | None = None,
         fingerprint: str = "",
@@ -180,6 +183,7 @@ class Fetcher:
         self.max_redirects = max_redirects
         self.max_body = max_body
         self.verify = verify
+        self.allow_private = allow_private
         self.output = output
         self.state = state
         self.fingerprint = fingerprint
@@ -239,7 +243,7 @@ class Fetcher:
         return Client(timeout=Timeout(connect=connect, read=read, total=total),
                       limits=Limits(total=max(workers, per_host), per_host=per_host),
                       max_redirects=self.max_redirects, follow_redirects=not crawl, max_body=self.max_body,
-                      verify=self.verify, headers=headers)
+                      verify=self.verify, headers=headers, allow_private=self.allow_private)
 
     def _sink(self) -> Sink | None:
         if self.output is None or not isinstance(self.output, str):

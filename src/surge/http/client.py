@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from surge.errors import (
+    BlockedAddress,
     ConnectError,
     ConnectTimeout,
     InvalidURL,
@@ -48,7 +49,15 @@ from surge.http.request import (
     parse_url,
     prepare,
 )
-from surge.http.resolver import AddressPolicy, Resolver, apply_policy
+from surge.http.resolver import (
+    PUBLIC,
+    AddressPolicy,
+    Resolver,
+    address_class,
+    apply_policy,
+    literal_address,
+    public_only,
+)
 from surge.http.tls import VerifyTypes, make_ssl_context
 
 __all__ = ["Client", "ResponseStream", "Submitted"]
@@ -65,6 +74,12 @@ _DEFAULT_LIMITS = Limits()
 _PREPARED_CACHE_MAX = 4096
 _ORIGIN_CACHE_MAX = 1024
 _NO_BODY_STATUS = frozenset({204, 304})
+# What Client._peers keeps of a host: the classes of the addresses connected to for it, as bits, for the
+# _PEERS_MAX hosts connected to last.
+_PEER_PUBLIC = 1
+_PEER_PRIVATE = 2
+_PEER_CLASSES = (None, "public", "private", "mixed")
+_PEERS_MAX = 10_000
 
 _Waiter = asyncio.Future[Connection | None]
 _new_response = object.__new__
@@ -158,6 +173,11 @@ class Client:
 
     Every failure raises exactly one ``surge.errors.RequestError`` subclass (or ``PoolClosed`` after
     ``aclose()``); cancellation propagates untouched and leaves the pool consistent.
+
+    A redirect from a public address may not lead to one that is not (loopback, private, link-local...: see
+    :func:`surge.http.address_class`): it fails with ``BlockedAddress``, checked on the addresses connected
+    to, unless ``allow_private=True``. The URL asked for is never refused by this, nor a redirect from a
+    private address (a local server's own redirects); ``address_policy`` is the policy for every request.
     """
 
     def __init__(
@@ -176,6 +196,7 @@ class Client:
         proxy: str | None = None,
         resolver: Resolver | None = None,
         accept_encoding: str = "gzip, deflate, br, zstd",
+        allow_private: bool = False,
     ) -> None:
         self._timeout = timeout
         self._limits = limits
@@ -191,6 +212,8 @@ class Client:
         if verify is not True:
             self._ssl_ctx = make_ssl_context(verify)  # a bad CA path is a ConfigError now, not per request
         self._policy = address_policy
+        self._guard = not allow_private  # see _follow
+        self._peers: dict[str, int] = {}  # host -> _PEER_PUBLIC | _PEER_PRIVATE (see _note_peer)
         self._resolver = resolver if resolver is not None else Resolver(dns_ttl)
         self._proxy: Proxy | None = parse_proxy(proxy) if proxy else None
         self._state: PoolState[Connection, _Waiter] = PoolState(limits)
@@ -227,16 +250,20 @@ class Client:
         follow_redirects: bool = True,
         max_body: int | None = _UNSET,
         keep_body: bool = True,
+        refuse_private: bool = False,
     ) -> Response:
         """Send one request and read the whole response (following redirects unless told not to).
 
         ``content`` is bytes or an async iterable of bytes (sent chunked unless a Content-Length header
         is given). ``max_body`` caps the body on the wire and after decoding (None = no cap).
         ``keep_body=False`` reads and counts the body without storing it (load tests).
+        ``refuse_private=True`` refuses an address that is not public for this request and its redirects
+        (``BlockedAddress``): for a URL found on a public page.
         """
         if max_body is _UNSET:
             max_body = self._max_body
-        if headers is None and params is None and content is None and timeout is None and self._fast:
+        if headers is None and params is None and content is None and timeout is None and self._fast \
+                and not refuse_private:
             # Hot path: a plain request to a URL seen before, with an idle kept-alive connection to its
             # origin, runs inline here: no extra coroutine frames, no parsing, one write, one future.
             state = self._state
@@ -369,9 +396,9 @@ class Client:
         try:
             if to.total is None:
                 return await self._request(method, url, headers, params, content, to,
-                                           follow_redirects, max_body, keep_body, False)
+                                           follow_redirects, max_body, keep_body, False, refuse_private)
             return await self._with_total(method, url, headers, params, content, to,
-                                          follow_redirects, max_body, keep_body, False)
+                                          follow_redirects, max_body, keep_body, False, refuse_private)
         except RequestError as exc:
             if exc.url is None:
                 exc.url = url
@@ -648,6 +675,16 @@ class Client:
         """Connections opened, reused, closed, now idle and active, and requests sent."""
         return self._state.statistics()
 
+    def peer_class(self, url: str) -> str | None:
+        """What this client's connections to ``url``'s host led to: ``"public"``, ``"private"`` (any class but
+        public), ``"mixed"``, or None (no connection yet; only the last 10,000 hosts connected to are known).
+        """
+        try:
+            host = parse_url(url).host
+        except InvalidURL:
+            return None
+        return _PEER_CLASSES[self._peers.get(host, 0)]
+
     @property
     def resolver(self) -> Resolver:
         """The DNS resolver and its cache."""
@@ -683,7 +720,7 @@ class Client:
 
     async def _with_total(self, method: str, url: str, headers: HeaderInput, params: ParamInput,  # noqa: PLR0917 - positional on the hot path
                           content: Body, to: Timeout, follow: bool, max_body: int | None, keep: bool,
-                          streaming: bool) -> Response:
+                          streaming: bool, guard: bool = False) -> Response:
         total = to.total
         assert total is not None
         loop = asyncio.get_running_loop()
@@ -691,7 +728,7 @@ class Client:
         try:
             async with asyncio.timeout_at(deadline) as cm:
                 resp = await self._request(method, url, headers, params, content, to, follow, max_body,
-                                           keep, streaming)
+                                           keep, streaming, guard)
         except TimeoutError:
             if cm.expired():
                 raise TotalTimeout(f"request took longer than {total} s") from None
@@ -702,7 +739,7 @@ class Client:
 
     async def _request(self, method: str, url: str, headers: HeaderInput, params: ParamInput,  # noqa: PLR0917 - positional on the hot path
                        content: Body, to: Timeout, follow: bool, max_body: int | None, keep: bool,
-                       streaming: bool) -> Response:
+                       streaming: bool, guard: bool = False) -> Response:
         if self._loop is None:
             self._bind_loop()
         start = perf_counter()
@@ -713,14 +750,14 @@ class Client:
                 req = self._prepare_cached(method, url)
         else:
             req = self._prepare(method, parse_url(url, params), headers, content)
-        resp = await self._send(req, to, max_body, keep, streaming, start)
+        resp = await self._send(req, to, max_body, keep, streaming, start, guard=guard)
         if follow and resp.status in REDIRECT_STATUSES:
-            resp = await self._follow(resp, req, to, max_body, keep, streaming, start)
+            resp = await self._follow(resp, req, to, max_body, keep, streaming, start, guard)
         resp.elapsed = perf_counter() - start
         return resp
 
     async def _follow(self, resp: Response, req: Prepared, to: Timeout, max_body: int | None, keep: bool,  # noqa: PLR0917 - positional on the hot path
-                      streaming: bool, start: float) -> Response:
+                      streaming: bool, start: float, guard: bool = False) -> Response:
         if not self._follow_redirects:
             return resp  # the caller follows (a crawler: the target goes through its own rules)
         history: list[Response] = []
@@ -742,17 +779,23 @@ class Client:
             body = req.body if plan.keep_body else None
             if plan.keep_body and body is not None and not isinstance(body, bytes):
                 break  # a streamed body cannot be sent twice: the redirect response is the answer
+            # A hop from a public address (or from one that had to be public) may not lead to a private
+            # one: the guard is off only after a host this client has reached at private addresses only.
+            guard = guard or (self._guard and self._peers.get(req.target.host) != _PEER_PRIVATE)
             req = self._prepare(plan.method, target, plan.headers, body)
             history.append(resp)
-            resp = await self._send(req, to, max_body, keep, streaming, start)
+            resp = await self._send(req, to, max_body, keep, streaming, start, guard=guard)
         resp.history = history
         return resp
 
     # -- one hop ----------------------------------------------------------------------------------
 
     async def _send(self, req: Prepared, to: Timeout, max_body: int | None, keep: bool, streaming: bool,  # noqa: PLR0917 - positional on the hot path
-                    start: float, fresh: bool = False) -> Response:
-        """One hop: a connection (idle, new or waited for), the request, the response head or whole."""
+                    start: float, fresh: bool = False, guard: bool = False) -> Response:
+        """One hop: a connection (idle, new or waited for), the request, the response head or whole.
+
+        ``guard``: the hop may reach public addresses only (BlockedAddress).
+        """
         if self._closed:
             raise PoolClosed("the client was closed")
         state = self._state
@@ -767,7 +810,13 @@ class Client:
             self._flush()
         while True:
             if conn is None:
-                conn = await self._acquire(o, req, to)
+                conn = await self._acquire(o, req, to, guard)
+            if guard and conn.requests and self._private_peer(conn, req.target.host):
+                # Kept alive from a request without the guard (one asked for directly): not for this one.
+                self._release(conn)
+                raise BlockedAddress(f"{req.target.host} is not a public address (a kept-alive connection "
+                                     "to it leads to a private one); a redirect or a link from a public "
+                                     "address may not lead there")
             state.requests += 1
             body = req.body
             small = type(body) is bytes and len(body) < 65536
@@ -877,7 +926,8 @@ class Client:
 
     # -- the pool at the I/O edge -----------------------------------------------------------------
 
-    async def _acquire(self, o: Origin[Connection, _Waiter], req: Prepared, to: Timeout) -> Connection:
+    async def _acquire(self, o: Origin[Connection, _Waiter], req: Prepared, to: Timeout,
+                       guard: bool = False) -> Connection:
         state = self._state
         loop = self._loop
         assert loop is not None
@@ -887,7 +937,7 @@ class Client:
             if state.reserve(o):
                 if state.to_close:
                     self._flush()
-                return await self._open(o, req.target, to)
+                return await self._open(o, req.target, to, guard)
             fut: _Waiter = loop.create_future()
             state.wait(o, fut)
             try:
@@ -904,20 +954,21 @@ class Client:
                     self._flush()
                 raise
             if conn is None:
-                return await self._open(o, req.target, to)
+                return await self._open(o, req.target, to, guard)
             if not conn.closed:
                 return conn
 
-    async def _open(self, o: Origin[Connection, _Waiter], target: Target, to: Timeout) -> Connection:
+    async def _open(self, o: Origin[Connection, _Waiter], target: Target, to: Timeout,
+                    guard: bool = False) -> Connection:
         """Open a connection into a reserved slot; the slot is released if that fails or is cancelled."""
         state = self._state
         try:
             if to.connect is None:
-                conn = await self._connect(target)
+                conn = await self._connect(target, guard)
             else:
                 try:
                     async with asyncio.timeout(to.connect) as cm:
-                        conn = await self._connect(target)
+                        conn = await self._connect(target, guard)
                 except TimeoutError:
                     if cm.expired():
                         raise ConnectTimeout(f"no connection to {target.host} within {to.connect} s"
@@ -938,15 +989,24 @@ class Client:
             self._arm_sweeper()
         return conn
 
-    async def _connect(self, target: Target) -> Connection:
+    async def _connect(self, target: Target, guard: bool = False) -> Connection:
         loop = self._loop
         assert loop is not None
         proxy = self._proxy
         host, port = (proxy.host, proxy.port) if proxy is not None else (target.host, target.port)
         addrs = await self._resolver.resolve(host, port)
+        # The policies judge the very addresses connected to below: no second lookup in between.
+        literal = None
         if proxy is None:
-            # Through a proxy the target is resolved by the proxy; the policy cannot see its address.
             addrs = apply_policy(addrs, self._policy, host)
+            if guard:
+                addrs = public_only(addrs, host)
+        else:
+            # Through a proxy the target is resolved by the proxy; the policy cannot see its address, and the
+            # guard sees it only when the URL spells it (2130706433 included).
+            literal = literal_address(target.host)
+            if guard and literal is not None:
+                public_only([(0, literal)], target.host)
         ctx = self._ssl_context() if target.tls else None
         key = target.key
 
@@ -965,11 +1025,13 @@ class Client:
             try:
                 if proxy is not None and target.tls:
                     assert ctx is not None
-                    return await open_tunnel(loop, factory, proxy, ip, target, ctx)
-                _, conn = await loop.create_connection(
-                    factory, ip, port, ssl=ctx,
-                    server_hostname=target.host if ctx is not None else None,
-                )
+                    conn = await open_tunnel(loop, factory, proxy, ip, target, ctx)
+                else:
+                    _, conn = await loop.create_connection(
+                        factory, ip, port, ssl=ctx,
+                        server_hostname=target.host if ctx is not None else None,
+                    )
+                self._note_peer(target.host, ip if proxy is None else literal)
                 return conn
             except ssl.SSLError as exc:
                 raise TLSError(f"TLS with {target.host} failed: {exc.reason or exc}") from None
@@ -981,6 +1043,25 @@ class Client:
                 last = exc
         assert last is not None
         raise last
+
+    def _note_peer(self, host: str, ip: str | None) -> None:
+        # What _follow and peer_class know of a host: the classes of the addresses its connections went to.
+        if ip is None:
+            return  # through a proxy, to a name: unknown, which counts as public
+        peers = self._peers
+        seen = peers.pop(host, 0)
+        if len(peers) >= _PEERS_MAX:
+            del peers[next(iter(peers))]  # the host connected to longest ago
+        peers[host] = seen | (_PEER_PUBLIC if address_class(ip) == PUBLIC else _PEER_PRIVATE)
+
+    def _private_peer(self, conn: Connection, host: str) -> bool:
+        """Whether ``conn`` (to ``host``) leads to an address that is not public."""
+        if self._proxy is not None:
+            literal = literal_address(host)  # the peer is the proxy: the target is known only if spelled
+            return literal is not None and address_class(literal) != PUBLIC
+        transport = conn.transport
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        return peer is None or address_class(peer[0]) != PUBLIC
 
     def _flush_writes(self) -> None:
         # Why requests are written by the batch rather than at once: on a busy client each write found the
