@@ -1,6 +1,6 @@
 """Each hostile case through surge.http.Client in-process: the exception class (or status) it must end in.
 
-``PENDING`` names the cases the client does not handle as it should yet (none now; their tests are skipped).
+``PENDING`` names the cases the client does not handle as it should yet (none now).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Inside ``unshare --net`` only the loopback interface exists: the hostile server and surge talk over it, and a
 DNS query or any other traffic has no route off the machine. Each input line is labelled with the outcome it
 must end in (``LINES``); the tests compare the records with that table. ``PENDING`` names the lines whose
-expectation surge does not meet yet: their checks live in test_hostile_pending.py.
+expectation surge does not meet yet (none now); their checks are left out of the runs' tests.
 """
 
 from __future__ import annotations
