@@ -128,6 +128,8 @@ SHAPES: dict[str, Shape] = {
                             content=b"ok"),
     "non-utf8-content-type": Shape(_head(b"Content-Length: 2", b"Content-Type: text/\xe9\xff") + b"ok", 200,
                                    content=b"ok"),
+    # RFC 9110 8.6 lets a recipient accept repeated equal Content-Lengths or refuse them; llhttp refuses, and
+    # so does surge: no second framing parser, which is where request smuggling starts.
     "duplicate-equal-content-length": Shape(_head(b"Content-Length: 2", b"Content-Length: 2") + b"ok",
                                             ProtocolError),
     "conflicting-content-length": Shape(_head(b"Content-Length: 2", b"Content-Length: 3") + b"ok!",
@@ -174,6 +176,8 @@ SHAPES: dict[str, Shape] = {
     "http-2.0-status-line": Shape(b"HTTP/2.0 200 OK\r\nContent-Length: 2\r\n\r\nok", ProtocolError),
     "http-0.9-status-line": Shape(b"HTTP/0.9 200 OK\r\nContent-Length: 2\r\n\r\nok", ProtocolError),
     "status-below-100": Shape(b"HTTP/1.1 099 Odd\r\n\r\n" + _ok(b"ok"), ProtocolError),
+    # llhttp takes any byte but CR and LF in the reason phrase; Response.reason is informational, decoded as
+    # latin-1, and rejecting it would cost a scan of every status line.
     "nul-in-reason": Shape(_ok(b"ok", status=b"200 O\x00K"), 200, content=b"ok"),
     "invalid-status-line": Shape(b"HTTP/1.1 2x0 OK\r\n\r\n", ProtocolError),
     "status-999": Shape(b"HTTP/1.1 999 Odd\r\nContent-Length: 2\r\n\r\nok", 999, content=b"ok"),

@@ -23,16 +23,17 @@ RECV_BUFFER = 64 * 1024
 
 # Caps on a response head, whatever the server sends (see head_problem): its bytes up to the end of the final
 # head (interim heads included), as browsers and servers cap them; its header fields, as Python's http.client
-# does; interim (1xx) responses before the final one. Protocol safety, not tuning: constants.
+# does; interim (1xx) responses before the final one. Protocol safety, not tuning: constants (Limits sizes
+# the pool).
 MAX_HEAD = 64 * 1024
 MAX_HEADERS = 100
 MAX_INTERIM = 10
-# A head in one segment that ends within this many bytes breaks no cap: "a:\r\n" is the shortest field, so it
-# holds at most MAX_HEADERS of them. Such heads (nearly all) are not looked at again.
+# A head no longer than this breaks no cap: "a:\r\n" is the shortest field, so it holds at most MAX_HEADERS
+# of them. Such heads (nearly all) have their fields counted by no one.
 _SHORT_HEAD = 4 * (MAX_HEADERS + 1)
 # Bytes of a response that are neither head nor body: chunk sizes, chunk extensions, trailers. Neither
-# max_body nor the read timeout bounds them (a server may send chunk extensions forever), so this does: a
-# head's worth plus 8 bytes a body byte (1-byte chunks take 5).
+# max_body nor the read timeout bounds them (a server may send chunk extensions forever), so this does:
+# 64 KiB beyond the head, plus 8 bytes a body byte (1-byte chunks take 5).
 _MAX_FRAMING = 64 * 1024
 _FRAMING_PER_BYTE = 8
 # Streamed bodies: stop reading from the socket while this much is buffered and not yet consumed.

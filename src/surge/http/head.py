@@ -1,7 +1,8 @@
 """Parsing a response head (status line and header fields) from the raw bytes, on demand.
 
 llhttp has already validated the framing; this only splits what someone asks to see, so responses whose
-headers are never looked at cost no per-header work.
+headers are never looked at cost no per-header work. ``head_problem`` is the connection's check of the caps
+on a head (size, fields, interim responses), for the rare heads that could break one.
 """
 
 from __future__ import annotations
