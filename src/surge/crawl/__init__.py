@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from surge.crawl.crawler import Crawler, crawl
 from surge.crawl.frontier import Frontier, Scope, trap_reason
+from surge.crawl.guard import PrivateGuard
 from surge.crawl.links import extract_links
 from surge.crawl.robots import RobotsGate
 from surge.crawl.urls import canonicalize, resolve
 
-__all__ = ["Crawler", "Frontier", "RobotsGate", "Scope", "canonicalize", "crawl", "extract_links", "resolve",
-           "trap_reason"]
+__all__ = ["Crawler", "Frontier", "PrivateGuard", "RobotsGate", "Scope", "canonicalize", "crawl",
+           "extract_links", "resolve", "trap_reason"]

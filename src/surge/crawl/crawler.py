@@ -5,7 +5,8 @@ read for links (HTML pages that answered 2xx; a redirect's Location: the client 
 the frontier admits the new ones (scope, traps, depth, budget, each URL once), and they are stored together
 with the batch that found them, so a crawl stopped or killed at any moment resumes without losing a page or
 fetching one twice. The queue is first in, first out: pages are
-fetched by depth, seeds first. robots.txt is obeyed by the client the engine gets (:class:`RobotsGate`).
+fetched by depth, seeds first. robots.txt is obeyed by the client the engine gets (:class:`RobotsGate`), and a
+link or redirect found on a public page may not lead to a private address (:class:`PrivateGuard`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from surge.crawl.frontier import Frontier, Scope
+from surge.crawl.guard import PrivateGuard
 from surge.crawl.links import extract_links, extract_sitemap, is_sitemap
 from surge.crawl.robots import RobotsGate
 from surge.crawl.urls import canonicalize, resolve
@@ -40,8 +42,10 @@ class Crawler:
     :class:`~surge.crawl.frontier.Scope`),
     narrowed by ``include``/``exclude`` regular expressions; ``robots``: obey robots.txt (default; URLs it
     disallows get one record each, error ``robots``, nothing sent); ``sitemap``: also seed from each seed
-    origin's ``/sitemap.xml`` (its URLs enter at depth 1). The other keyword arguments are
-    :class:`~surge.engine.fetcher.Fetcher`'s (concurrency, per_host, output, state, ...).
+    origin's ``/sitemap.xml`` (its URLs enter at depth 1). A URL found on a page whose address was public
+    (a link, or a redirect's target) that resolves to a private address (loopback, RFC 1918, link-local...)
+    gets one record, error ``blocked``, nothing sent, unless ``allow_private=True``. The other keyword
+    arguments are :class:`~surge.engine.fetcher.Fetcher`'s (concurrency, per_host, output, state, ...).
 
     Example::
 
@@ -67,11 +71,13 @@ class Crawler:
             seeds += [origin_of(c) + "/sitemap.xml" for c in canonical]
         self.sitemap = sitemap
         self.seed_items = self.frontier.seeds(seeds)
+        self.seed_urls = canonical
         self.robots = robots
         self.user_agent = user_agent
         self.save_body = save_body
         self.save_headers = save_headers
         self.gate: RobotsGate | None = None
+        self.guard: PrivateGuard | None = None
         self.pages = 0  # HTML pages read for links in this run
         self.delayed_hosts: dict[str, float] = {}  # origin -> the Crawl-delay its robots.txt asks (seconds)
         self.fetcher = Fetcher(save_body=save_body, save_headers=save_headers, expansion=self,
@@ -93,11 +99,15 @@ class Crawler:
     # -- the expansion the fetcher calls ----------------------------------------------------------------
 
     def wrap(self, client: Any) -> Any:
-        if not self.robots:
-            return client
-        self.gate = RobotsGate(client, self.user_agent)
-        self.gate.on_rules = self._on_robots
-        return self.gate
+        # The guard needs a surge.http.Client underneath: its peer_class tells a page's address class.
+        peers = client if not self.fetcher.allow_private and hasattr(client, "peer_class") else None
+        if self.robots:
+            self.gate = RobotsGate(client, self.user_agent, peers=peers)
+            self.gate.on_rules = self._on_robots
+            client = self.gate
+        if peers is not None:
+            self.guard = client = PrivateGuard(client, peers, self.seed_urls)
+        return client
 
     def _on_robots(self, origin: str, rules: Any) -> None:
         # A Crawl-delay (or Request-rate) becomes the origin's own rate cap in the host policy.
@@ -116,14 +126,16 @@ class Crawler:
 
     def expand(self, batch: list[tuple[Lease, Outcome]]) -> list[WorkItem]:
         frontier = self.frontier
+        guard = self.guard
         new: list[WorkItem] = []
         for lease, o in batch:
             item = lease.item
             o.depth = item.depth
             o.parent = item.parent
             d = o.__dict__
-            if o.error == "robots":
+            if o.error in ("robots", "blocked"):
                 o.attempts = 0  # refused before sending
+            found: list[WorkItem] = []
             status = o.status or 0
             html = media_type(o.content_type) in _HTML
             if 200 <= status < 300 and o.body is not None and (html or self.sitemap):
@@ -133,18 +145,24 @@ class Crawler:
                     o.links = links
                     self.pages += 1
                     if not nofollow:
-                        new += frontier.admit(links, depth=item.depth + 1, parent=o.url)
+                        found = frontier.admit(links, depth=item.depth + 1, parent=o.url)
                 elif self.sitemap:
                     raw = body.encode() if isinstance(body, str) else body
                     if is_sitemap(raw):
                         o.links = extract_sitemap(raw, o.url)
-                        new += frontier.admit(o.links, depth=item.depth + 1, parent=o.url)
+                        found = frontier.admit(o.links, depth=item.depth + 1, parent=o.url)
             elif 300 <= status < 400 and o.headers:
                 # A redirect is a link: its target goes through scope, robots.txt, dedup and depth.
                 location = next((v for k, v in o.headers if k.lower() == "location"), None)
                 target = resolve(o.url, location) if location is not None else None
                 o.links = [target] if target is not None else []
-                new += frontier.admit(o.links, depth=item.depth + 1, parent=o.url)
+                found = frontier.admit(o.links, depth=item.depth + 1, parent=o.url)
+            if found:
+                new += found
+                if guard is not None:
+                    guard.found(o.url, found)
+            if guard is not None:
+                guard.done(item.url)
             if not self.save_body:
                 d.pop("body", None)
                 d.pop("body_encoding", None)

@@ -9,7 +9,9 @@ fetch and the others wait with it.
 What an answer means follows RFC 9309: 2xx is parsed (the first 500 KiB); 4xx (none there) allows all; 5xx
 disallows all ("unreachable": the site may be down or shielding itself); up to 5 redirects are followed.
 A network failure allows all: the pages' own requests then fail with the real error class, instead of every
-page of a down host being reported as blocked by robots.
+page of a down host being reported as blocked by robots. A page requested with ``refuse_private`` (see
+:mod:`surge.crawl.guard`) has its origin's robots.txt fetched the same way, and a robots.txt redirect from a
+public address is not followed to a private one (it counts as unavailable).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from urllib.parse import urljoin
 from protego import Protego
 
 from surge.engine.hostpolicy import origin_of
-from surge.errors import RequestError, RobotsDisallowed
+from surge.errors import BlockedAddress, RequestError, RobotsDisallowed
 
 __all__ = ["MAX_ROBOTS_BYTES", "RobotsGate"]
 
@@ -39,10 +41,14 @@ class RobotsGate:
     ``User-agent: surge`` and falls back to ``*``). ``fetched`` counts robots.txt requests made,
     ``blocked`` requests refused. ``crawl_delay(url)`` is the delay its origin asks for, if any. At most
     ``max_origins`` robots.txt are kept (the oldest is forgotten first, and fetched again if needed).
+    With ``peers`` (the :class:`surge.http.Client` underneath), a robots.txt redirect from a public address to
+    a private one is not followed.
     """
 
-    def __init__(self, client: Any, user_agent: str = "surge", *, max_origins: int = 10_000) -> None:
+    def __init__(self, client: Any, user_agent: str = "surge", *, max_origins: int = 10_000,
+                 peers: Any = None) -> None:
         self._client = client
+        self._peers = peers
         self.user_agent = user_agent
         # origin -> Protego, _ALLOW_ALL or _DISALLOW_ALL. A broad crawl meets millions of origins: the oldest
         # known is forgotten past max_origins (fetched again if it comes back), so memory stays bounded.
@@ -65,7 +71,7 @@ class RobotsGate:
         origin = origin_of(url)
         rules = self._rules.get(origin)
         if rules is None:
-            rules = await self._rules_of(origin)
+            rules = await self._rules_of(origin, bool(kw.get("refuse_private")))
         if not self._allows(rules, url):
             self.blocked += 1
             raise RobotsDisallowed(f"robots.txt of {origin} disallows {url}")
@@ -106,16 +112,17 @@ class RobotsGate:
             return False
         return bool(rules.can_fetch(url, self.user_agent))
 
-    async def _rules_of(self, origin: str) -> Any:
+    async def _rules_of(self, origin: str, guard: bool) -> Any:
         # The first request to an origin fetches its robots.txt; the others wait on its future. If the one
-        # fetching is cancelled, its future is cancelled and a waiter that was not cancelled itself fetches.
+        # fetching is cancelled (or its guard refused the address), its future is cancelled and a waiter that
+        # was not cancelled itself fetches.
         while True:
             fut = self._fetching.get(origin)
             if fut is None:
                 fut = asyncio.get_running_loop().create_future()
                 self._fetching[origin] = fut
                 try:
-                    rules = await self._fetch(origin)
+                    rules = await self._fetch(origin, guard)
                 except BaseException:
                     del self._fetching[origin]
                     fut.cancel()
@@ -137,18 +144,29 @@ class RobotsGate:
                     raise  # this request itself is being cancelled
                 # the fetch was cancelled, not this request: ask again
 
-    async def _fetch(self, origin: str) -> Any:
+    async def _fetch(self, origin: str, guard: bool) -> Any:
         url = origin + "/robots.txt"
         self.fetched += 1
-        for _ in range(_REDIRECTS + 1):
+        for hop in range(_REDIRECTS + 1):
             try:
-                resp = await self._client.request("GET", url, follow_redirects=False, max_body=_MAX_READ)
+                if guard:
+                    resp = await self._client.request("GET", url, follow_redirects=False, max_body=_MAX_READ,
+                                                      refuse_private=True)
+                else:
+                    resp = await self._client.request("GET", url, follow_redirects=False, max_body=_MAX_READ)
+            except BlockedAddress:
+                if hop == 0:
+                    self.fetched -= 1  # nothing was sent
+                    raise  # the page may not reach this origin, nor its robots.txt: the page is "blocked"
+                return _ALLOW_ALL  # redirected into a private network: unavailable
             except RequestError:
                 # Not reachable, or over _MAX_READ: the pages' own requests tell what is wrong with the host.
                 return _ALLOW_ALL
             status = resp.status
             location = resp.headers.get("location")
             if 300 <= status < 400 and location:
+                if not guard and self._peers is not None:
+                    guard = self._peers.peer_class(url) != "private"  # as the client guards its redirects
                 url = urljoin(url, location)
                 continue
             if 200 <= status < 300:
