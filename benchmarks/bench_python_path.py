@@ -81,7 +81,7 @@ class AnsweringTransport:
 class FakeNetClient(Client):
     """surge's Client with connections on AnsweringTransport instead of sockets."""
 
-    async def _connect(self, target: Any) -> Connection:
+    async def _connect(self, target: Any, guard: bool = False) -> Connection:
         loop = asyncio.get_running_loop()
         conn = Connection(loop, target.key, self._connection_lost)
         conn.connection_made(AnsweringTransport(loop, conn))  # type: ignore[arg-type]
