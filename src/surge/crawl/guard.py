@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
+from surge.crawl.wrapper import ClientLayer
 from surge.engine.items import WorkItem
 
 __all__ = ["PrivateGuard"]
@@ -20,7 +21,7 @@ def _host(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
-class PrivateGuard:
+class PrivateGuard(ClientLayer):
     """Wraps ``client`` (what the engine calls: a :class:`surge.http.Client`, or a RobotsGate in front of it).
 
     ``peers`` is the :class:`surge.http.Client` underneath: its ``peer_class(url)`` says which class of
@@ -30,7 +31,7 @@ class PrivateGuard:
     """
 
     def __init__(self, client: Any, peers: Any, seeds: Iterable[str]) -> None:
-        self._client = client
+        super().__init__(client)
         self._peer_class = peers.peer_class
         self._from_public: dict[str, bool] = {}  # URL admitted, not done -> its page was public
         self._seed_hosts = frozenset(map(_host, seeds))
@@ -70,11 +71,3 @@ class PrivateGuard:
             kw["refuse_private"] = True
         return await self._client.request(method, url, **kw)
 
-    def cancel(self, ticket: Any) -> None:
-        self._client.cancel(ticket)
-
-    def statistics(self) -> Any:
-        return self._client.statistics()
-
-    async def aclose(self) -> None:
-        await self._client.aclose()

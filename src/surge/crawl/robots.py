@@ -22,6 +22,7 @@ from urllib.parse import urljoin
 
 from protego import Protego
 
+from surge.crawl.wrapper import ClientLayer
 from surge.engine.hostpolicy import origin_of
 from surge.errors import BlockedAddress, RequestError, RobotsDisallowed
 
@@ -34,7 +35,7 @@ _ALLOW_ALL: Any = True
 _DISALLOW_ALL: Any = False
 
 
-class RobotsGate:
+class RobotsGate(ClientLayer):
     """Wraps ``client`` (a :class:`surge.http.Client`): the same ``request``/``submit``, obeying robots.txt.
 
     ``user_agent`` is the product token matched against robots.txt groups (``surge`` matches
@@ -47,7 +48,7 @@ class RobotsGate:
 
     def __init__(self, client: Any, user_agent: str = "surge", *, max_origins: int = 10_000,
                  peers: Any = None) -> None:
-        self._client = client
+        super().__init__(client)
         self._peers = peers
         self.user_agent = user_agent
         # origin -> Protego, _ALLOW_ALL or _DISALLOW_ALL. A broad crawl meets millions of origins: the oldest
@@ -77,14 +78,6 @@ class RobotsGate:
             raise RobotsDisallowed(f"robots.txt of {origin} disallows {url}")
         return await self._client.request(method, url, **kw)
 
-    def cancel(self, ticket: Any) -> None:
-        self._client.cancel(ticket)
-
-    def statistics(self) -> Any:
-        return self._client.statistics()
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
     # -- robots.txt -------------------------------------------------------------------------------------
 
